@@ -1,0 +1,29 @@
+# The two set-up commands of the README: `make study` and `make test`. Both install into .venv
+# first when needed; a second `make setup` is a no-op (the stamp is newer than what it installs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cyclelab-installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup study test lint clean-study
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-fid.txt Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch/torchvision first and pinned, so no other requirement can pull a different build.
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-fid.txt
+	touch $(STAMP)
+
+study: setup
+	$(BIN)/dvc repro
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src pipeline tests bench

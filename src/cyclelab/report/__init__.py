@@ -1,0 +1,1 @@
+"""Tables, figures and sample grids a person reads first."""

@@ -1,0 +1,2 @@
+"""Training: the shared loop, the CycleGAN and autoencoder tasks, pools, schedules,
+checkpoints."""
