@@ -11,6 +11,7 @@ The schema is plain dataclasses; constraints live in field metadata (``choices``
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import typing
@@ -219,7 +220,9 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
-        raise ConfigError(f"{key}: unknown key; allowed here: {', '.join(fields)}")
+        close = difflib.get_close_matches(str(unknown[0]), list(fields), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{key}: unknown key; {hint}allowed here: {', '.join(fields)}")
     values = {}
     for name, value in raw.items():
         key = f"{prefix}.{name}" if prefix else name

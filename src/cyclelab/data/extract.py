@@ -135,7 +135,7 @@ def _copy(src: IO[bytes], path: Path, budget: _Budget, member: str, archive: Pat
     """Stream one member to ``path``; never overwrites (a duplicate name is refused)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "xb")  # noqa: SIM115 - closed by the with below
+        handle = open(path, "xb")  # "x": never overwrite; closed by the with below
     except (FileExistsError, NotADirectoryError):
         _refuse(archive, member, "clashes with another member (same name, or a file where a "
                 "folder should be)")

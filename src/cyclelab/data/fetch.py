@@ -54,6 +54,10 @@ class Fetched:
     bytes: int
 
 
+class ChecksumError(DataError):
+    """A file's sha256 differs from the pinned one (another mirror will not fix that)."""
+
+
 class _Transient(Exception):
     """A failure worth retrying."""
 
@@ -219,12 +223,12 @@ def fetch(location: str, cache_dir: Path, *, sha256: str = "",
             kept = "the download was deleted"
         else:
             kept = "the file was left in place"
-        raise DataError(
+        raise ChecksumError(
             f"{location}: sha256 is {digest}, expected {pinned} ({kept}); check the source "
             "or the pinned sha256 (data.sha256 or the catalogue)"
         )
     return Fetched(url=location, path=path, sha256=digest, bytes=path.stat().st_size)
 
 
-__all__ = ["FetchOptions", "Fetched", "is_url", "local_path", "sha256_file", "cache_name",
-           "download", "fetch"]
+__all__ = ["FetchOptions", "Fetched", "ChecksumError", "is_url", "local_path", "sha256_file",
+           "cache_name", "download", "fetch"]

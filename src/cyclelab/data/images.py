@@ -39,15 +39,6 @@ TOO_SMALL = "too small"
 UNSUPPORTED = "unsupported mode"
 
 
-class Rejected(Exception):
-    """An input file that cannot become a training image; ``reason`` is one of the reasons above."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
 @dataclass(frozen=True)
 class Header:
     """What the file header says, before any pixel is decoded."""
@@ -56,6 +47,16 @@ class Header:
     height: int
     mode: str
     format: str
+
+
+class Rejected(Exception):
+    """An input file that cannot become a training image; ``reason`` is one of the reasons above."""
+
+    def __init__(self, reason: str, detail: str, header: Header | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.header = header
 
 
 @contextlib.contextmanager
@@ -94,10 +95,10 @@ def decode(
             pixels = header.width * header.height
             if pixels > max_pixels:
                 raise Rejected(TOO_LARGE, f"{header.width}x{header.height} = {pixels} pixels "
-                                          f"> data.max_image_pixels = {max_pixels}")
+                                          f"> data.max_image_pixels = {max_pixels}", header)
             if min(header.width, header.height) < min_side:
                 raise Rejected(TOO_SMALL, f"{header.width}x{header.height}, a side "
-                                          f"< data.min_image_size = {min_side}")
+                                          f"< data.min_image_size = {min_side}", header)
             img.load()
             # Cameras store portrait shots as landscape pixels plus an orientation tag.
             img = ImageOps.exif_transpose(img)

@@ -4,9 +4,9 @@ FID = |mu1 − mu2|² + tr(S1) + tr(S2) − 2 tr sqrt(S1 S2)   (Heusel et al. 20
 
 tr sqrt(S1 S2) is computed without ``scipy.linalg.sqrtm``: S1 S2 = sqrtS1 (sqrtS1 S2) has the
 eigenvalues of the symmetric PSD matrix sqrtS1 S2 sqrtS1, so the trace is the sum of the square
-roots of that matrix's ``eigvalsh`` (clipped at 0). Symmetric eigensolvers stay real and stable
-when the covariances are singular (fewer images than the 2048 feature dimensions), where
-``sqrtm`` returns complex noise that other tools must discard.
+roots of that matrix's ``eigvalsh`` (rounding noise set to 0). Symmetric eigensolvers stay real
+and stable when the covariances are singular (fewer images than the 2048 feature dimensions),
+where ``sqrtm`` returns complex noise that other tools must discard.
 """
 
 from __future__ import annotations
@@ -45,10 +45,21 @@ def reference_stats(features: np.ndarray, weights_sha256: str = "") -> dict[str,
             "features": features}
 
 
+def _zero_rounding(eigvals: np.ndarray) -> np.ndarray:
+    """PSD eigenvalues with rounding noise set to 0.
+
+    Below the tolerance of ``np.linalg.matrix_rank`` (max · dim · eps) an eigenvalue is noise,
+    and its square root (~1e-8 for noise ~1e-16) would add up over the ~2000 null directions
+    of a covariance of fewer images than features.
+    """
+    tol = np.abs(eigvals).max(initial=0.0) * len(eigvals) * np.finfo(eigvals.dtype).eps
+    return np.where(eigvals > tol, eigvals, 0.0)
+
+
 def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
-    """The symmetric square root of a symmetric PSD matrix (rounding negatives clipped to 0)."""
+    """The symmetric square root of a symmetric PSD matrix."""
     eigvals, eigvecs = np.linalg.eigh(matrix)
-    return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))) @ eigvecs.T
+    return (eigvecs * np.sqrt(_zero_rounding(eigvals))) @ eigvecs.T
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
@@ -56,7 +67,7 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     sqrt1 = _sqrt_psd(sigma1)
     inner = sqrt1 @ sigma2 @ sqrt1
     inner = (inner + inner.T) / 2.0  # exact symmetry, lost to rounding in the products
-    return float(np.sqrt(np.clip(np.linalg.eigvalsh(inner), 0.0, None)).sum())
+    return float(np.sqrt(_zero_rounding(np.linalg.eigvalsh(inner))).sum())
 
 
 def frechet_distance(

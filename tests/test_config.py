@@ -1,0 +1,126 @@
+"""The params schema: every bad key, type and value stops with one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cyclelab import config
+from cyclelab.errors import ConfigError
+from tests.conftest import REPO, write_params
+
+
+def test_repo_params_file_is_valid():
+    cfg = config.load(REPO / "params.yaml")
+    assert {"baseline", "ae_init"} <= set(cfg.variants)
+    assert cfg.variants["ae_init"].init == "ae"
+
+
+def test_defaults_fill_missing_keys(tiny_params):
+    assert tiny_params.train.lr == pytest.approx(2e-4)
+    assert tiny_params.model.ngf == 8
+    assert tiny_params.data.resize == "resize"
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r["train"].update(lamda_cycle=5.0), "train.lamda_cycle: unknown key; did you mean "
+                                                    "'lambda_cycle'"),
+    (lambda r: r.update(sed=1), "sed: unknown key"),
+    (lambda r: r["train"].update(lr="2e-4"), "train.lr: got '2e-4', expected a number"),
+    (lambda r: r["train"].update(epochs=0), "train.epochs: got 0, must be >= 1"),
+    (lambda r: r["train"].update(epochs=2.5), "train.epochs: got 2.5, expected an integer"),
+    (lambda r: r["train"].update(gan_loss="wgan"), "train.gan_loss: got 'wgan', allowed: lsgan"),
+    (lambda r: r["data"].update(resize=True), "data.resize: got True, expected a string"),
+    (lambda r: r["model"].update(ngf=True), "model.ngf: got True, expected an integer"),
+    (lambda r: r["data"].update(background_color=[0, 0]), "expected a list of 3"),
+    (lambda r: r["data"].update(background_color=[0, 0, 300]),
+     "data.background_color[2]: got 300, must be <= 255"),
+    (lambda r: r["eval"].update(metrics=["fid", "is"]), "eval.metrics[1]: got 'is', allowed"),
+    (lambda r: r["variants"]["ae_init"].update(init="vae"),
+     "variants.ae_init.init: got 'vae', allowed: random, ae"),
+    (lambda r: r["variants"]["baseline"].update(train={"lr": -1.0}),
+     "variants.baseline.train.lr: got -1.0, must be > 0.0"),
+    (lambda r: r["variants"]["baseline"].update(model={"ngff": 3}),
+     "variants.baseline.model.ngff: unknown key"),
+    (lambda r: r.update(variants={}), "variants: got {}, expected a mapping of one or more"),
+    (lambda r: r.update(data=[1, 2]), "data: got [1, 2], expected a mapping"),
+])
+def test_bad_values_name_key_value_and_allowed(tiny_raw, mutate, message):
+    mutate(tiny_raw)
+    with pytest.raises(ConfigError) as err:
+        config.from_dict(tiny_raw)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_int_is_accepted_where_float_expected(tiny_raw):
+    tiny_raw["train"]["lambda_cycle"] = 5
+    assert config.from_dict(tiny_raw).train.lambda_cycle == 5.0
+
+
+def test_variant_overrides_apply(tiny_raw):
+    tiny_raw["variants"]["ae_init"]["train"] = {"lambda_cycle": 5.0}
+    tiny_raw["variants"]["ae_init"]["model"] = {"n_blocks": 2}
+    cfg = config.from_dict(tiny_raw)
+    variant, model, train = cfg.variant("ae_init")
+    assert (variant.init, model.n_blocks, train.lambda_cycle) == ("ae", 2, 5.0)
+    assert cfg.variant("baseline")[2].lambda_cycle == 10.0
+    with pytest.raises(ConfigError, match="variants.nope: no such variant"):
+        cfg.variant("nope")
+
+
+def test_load_reports_file_and_yaml_errors(tmp_path):
+    with pytest.raises(ConfigError, match="params file not found"):
+        config.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(bad)
+
+
+def test_fingerprint_changes_with_output_affecting_params(tiny_raw):
+    a = config.from_dict(tiny_raw)
+    tiny_raw["train"]["lr"] = 1.0e-4
+    b = config.from_dict(tiny_raw)
+    assert config.fingerprint(a.train) == config.fingerprint(a.train)
+    assert config.fingerprint(a.train) != config.fingerprint(b.train)
+
+
+def test_flatten_gives_dotted_keys(tiny_params):
+    flat = config.flatten({"train": tiny_params.train})
+    assert flat["train.lr"] == pytest.approx(2e-4)
+
+
+def test_registry_names_match_schema_choices():
+    from cyclelab.losses import GAN_LOSSES
+    from cyclelab.metrics import METRICS
+    from cyclelab.models import DISCRIMINATORS, GENERATORS
+    from cyclelab.models.init import INITS
+    from cyclelab.models.layers import NORM_LAYERS
+    from cyclelab.training.schedules import SCHEDULES
+
+    assert set(config.GENERATORS) == set(GENERATORS)
+    assert set(config.DISCRIMINATORS) == set(DISCRIMINATORS)
+    assert set(config.GAN_LOSSES) == set(GAN_LOSSES)
+    assert set(config.LR_POLICIES) == set(SCHEDULES)
+    assert set(config.NORMS) == set(NORM_LAYERS)
+    assert set(config.INITS) == set(INITS)
+    assert set(config.METRIC_NAMES) == set(METRICS)
+
+
+def test_stage_with_typo_fails_fast_with_one_line(tmp_path, tiny_raw):
+    tiny_raw["train"]["lamda_cycle"] = 1.0
+    params = write_params(tmp_path / "params.yaml", tiny_raw)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(REPO / "pipeline" / "train.py"), "--variant",
+                           "baseline", "--params", str(params)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "train.lamda_cycle: unknown key" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert elapsed < 5

@@ -1,0 +1,118 @@
+"""The training machinery: a CycleGAN step learns, checkpoints resume only on matching params,
+and an interrupted run resumed gives the numbers of an uninterrupted one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cyclelab import config
+from cyclelab.data.dataset import SingleBatches, UnpairedBatches, to_m11, to_uint8
+from cyclelab.models import build_discriminator, build_generator
+from cyclelab.training.checkpoint import load_if_matching
+from cyclelab.training.cyclegan import CycleGAN
+from cyclelab.training.loop import fit
+from cyclelab.training.runtime import make_runtime, pick_device, seed_everything
+from cyclelab.training.schedules import build_schedule
+
+
+def images(n: int, value: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(value)
+    return torch.randint(0, 256, (n, 3, 32, 32), generator=gen, dtype=torch.uint8)
+
+
+def make_gan(cfg: config.Config) -> CycleGAN:
+    seed_everything(cfg.seed)
+    m = cfg.model
+    return CycleGAN(build_generator(m), build_generator(m), build_discriminator(m),
+                    build_discriminator(m), cfg.train, make_runtime("cpu"), seed=cfg.seed)
+
+
+def run(cfg: config.Config, ckpt, epochs: int) -> list[dict]:
+    gan = make_gan(cfg)
+    batches = UnpairedBatches(images(6, 1), images(5, 2), cfg.train.batch_size, cfg.seed,
+                              max_steps=cfg.train.max_steps_per_epoch)
+    return fit(gan, batches, epochs=epochs, schedule=build_schedule(cfg.train),
+               checkpoint_path=ckpt, fingerprint=config.fingerprint(cfg.train),
+               desc="test").history
+
+
+def test_step_returns_all_losses_and_updates_weights(tiny_params):
+    gan = make_gan(tiny_params)
+    before = [p.clone() for p in gan.G_ab.parameters()]
+    d_before = [p.clone() for p in gan.D_b.parameters()]
+    losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
+    assert set(losses) >= {"loss_G", "loss_D", "loss_cycle_a", "loss_idt_b", "loss_D_a"}
+    total = (losses["loss_G_gan_ab"] + losses["loss_G_gan_ba"]
+             + 10 * (losses["loss_cycle_a"] + losses["loss_cycle_b"])
+             + 5 * (losses["loss_idt_a"] + losses["loss_idt_b"]))
+    assert losses["loss_G"] == pytest.approx(total, rel=1e-5)
+    assert any(not torch.equal(a, b) for a, b in zip(before, gan.G_ab.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, gan.D_b.parameters()))
+
+
+def test_cycle_loss_falls_on_a_fixed_batch(tiny_raw):
+    tiny_raw["train"].update(lr=1.0e-3, pool_size=0)
+    gan = make_gan(config.from_dict(tiny_raw))
+    # Smooth images (4x4 colour blocks scaled up): learnable in a few steps, unlike noise.
+    smooth = [torch.nn.functional.interpolate(images(2, s)[:, :, :4, :4].float(), size=32)
+              for s in (1, 2)]
+    batch = tuple(to_m11(x.to(torch.uint8)) for x in smooth)
+    first = gan.step(batch)["loss_cycle_a"]
+    for _ in range(25):
+        last = gan.step(batch)["loss_cycle_a"]
+    assert last < 0.8 * first
+
+
+def test_resume_equals_uninterrupted(tiny_params, tmp_path):
+    full = run(tiny_params, tmp_path / "full.pt", epochs=2)
+    run(tiny_params, tmp_path / "split.pt", epochs=1)
+    resumed = run(tiny_params, tmp_path / "split.pt", epochs=2)
+    assert len(resumed) == 2
+    for a, b in zip(full, resumed):
+        assert a["loss_G"] == pytest.approx(b["loss_G"], rel=1e-5)
+        assert a["loss_D"] == pytest.approx(b["loss_D"], rel=1e-5)
+
+
+def test_checkpoint_of_other_params_is_not_resumed(tiny_raw, tmp_path):
+    cfg = config.from_dict(tiny_raw)
+    run(cfg, tmp_path / "c.pt", epochs=1)
+    tiny_raw["train"]["lr"] = 1.0e-4
+    other = config.from_dict(tiny_raw)
+    state, message = load_if_matching(tmp_path / "c.pt", config.fingerprint(other.train))
+    assert state is None and "other params" in message
+    assert len(run(other, tmp_path / "c.pt", epochs=1)) == 1  # started fresh, not "done"
+
+
+def test_unreadable_checkpoint_starts_fresh(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    state, message = load_if_matching(bad, "x")
+    assert state is None and "unreadable" in message
+
+
+def test_same_seed_same_numbers(tiny_params, tmp_path):
+    a = run(tiny_params, tmp_path / "a.pt", epochs=1)
+    b = run(tiny_params, tmp_path / "b.pt", epochs=1)
+    assert a[0]["loss_G"] == b[0]["loss_G"]
+
+
+def test_batches_are_unpaired_and_cover_the_larger_domain():
+    a, b = images(6, 1), images(3, 2)
+    batches = UnpairedBatches(a, b, batch_size=2, seed=0, flip=False)
+    got = list(batches(0))
+    assert len(got) == 3 and got[0][0].shape == (2, 3, 32, 32)
+    seen_a = torch.cat([to_uint8(x) for x, _ in got])
+    assert sorted(seen_a.flatten(1).sum(1).tolist()) == sorted(a.flatten(1).sum(1).tolist())
+    assert [x.shape for x in SingleBatches(a, 4, seed=0)(0)] == [(4, 3, 32, 32)]
+    assert not torch.equal(list(batches(0))[0][0], list(batches(1))[0][0])
+
+
+def test_device_choice():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        from cyclelab.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            pick_device("cuda")
