@@ -76,8 +76,9 @@ def test_kid_same_distribution_near_zero_shifted_positive_and_seeded():
     feats1, feats2 = rng.normal(size=(100, 16)), rng.normal(size=(100, 16))
     same_mean, same_std = kernel_inception_distance(feats1, feats2, 10, 50, seed=0)
     shifted_mean, _ = kernel_inception_distance(feats1, feats2 + 0.5, 10, 50, seed=0)
-    assert abs(same_mean) < 0.02 and 0 < same_std < 0.1
-    assert shifted_mean > 0.5
+    # Sampling noise of 50-feature subsets is ~0.03 here; a 0.5 shift per dimension gives ~1.
+    assert abs(same_mean) < 0.05 and 0 < same_std < 0.1
+    assert shifted_mean > 0.5 > 10 * abs(same_mean)
     assert kernel_inception_distance(feats1, feats2, 10, 50, seed=0) == (same_mean, same_std)
     assert kernel_inception_distance(feats1, feats2, 10, 50, seed=1)[0] != same_mean
 
@@ -137,7 +138,8 @@ def test_compute_distribution_runs_the_listed_metrics():
     assert results["fid"] == pytest.approx(fid_from_stats(real, fake))
     assert (results["kid_mean"], results["kid_std"]) == kernel_inception_distance(
         real["features"], fake["features"], subsets=3, subset_size=5, seed=2)
-    assert results["fid"] > 4.0  # mean shift of 1 in 4 dimensions, at least
+    shift = real["mu"] - fake["mu"]
+    assert results["fid"] >= shift @ shift > 1.0  # the covariance term is >= 0
     assert compute_distribution(["psnr"], real, fake, cfg) == {}
 
 

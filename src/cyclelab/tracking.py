@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import subprocess
 import tempfile
@@ -55,6 +56,7 @@ def _git_commit(root: Path) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
+@functools.cache
 def group_id() -> str:
     """An id shared by the stages of one pipeline execution.
 
@@ -78,9 +80,11 @@ def group_id() -> str:
     return f"run-{uuid.uuid4().hex[:12]}"
 
 
-def _ensure_experiment(mlflow: Any, root: Path) -> str:
-    """Create the store and the experiment once, under a file lock; return the experiment id."""
-    lock_path = root / ".mlflow.lock" if not os.environ.get("MLFLOW_TRACKING_URI") else Path(
+def _ensure_experiment(mlflow: Any, root: Path, own_store: bool) -> str:
+    """Create the store and the experiment once, under a file lock; return the experiment id.
+
+    ``own_store``: the store is the repo's ``mlflow.db`` (not a user-given tracking URI)."""
+    lock_path = root / ".mlflow.lock" if own_store else Path(
         tempfile.gettempdir()) / "cyclelab-mlflow.lock"
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -89,7 +93,7 @@ def _ensure_experiment(mlflow: Any, root: Path) -> str:
             if experiment is not None:
                 return experiment.experiment_id
             location = None
-            if not os.environ.get("MLFLOW_TRACKING_URI"):
+            if own_store:
                 location = (root / "mlartifacts").resolve().as_uri()
             return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
         finally:
@@ -144,8 +148,10 @@ def stage_run(stage: str, params: dict[str, Any], *, variant: str = "", domain: 
     import mlflow
 
     root = repo_root()
+    # Read before set_tracking_uri, which exports MLFLOW_TRACKING_URI itself.
+    own_store = not os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri(root))
-    experiment_id = _ensure_experiment(mlflow, root)
+    experiment_id = _ensure_experiment(mlflow, root, own_store)
     name = "@".join(x for x in (stage, variant or domain) if x)
     tags = {
         "stage": stage, "variant": variant, "domain": domain, GROUP_TAG: group_id(),

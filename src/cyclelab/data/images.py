@@ -60,8 +60,8 @@ class Rejected(Exception):
 
 
 @contextlib.contextmanager
-def _pixel_limit(max_pixels: int) -> Iterator[None]:
-    """Make Pillow's own decompression-bomb guard use ``max_pixels`` and raise, not warn.
+def _pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Make Pillow's own decompression-bomb guard use ``max_pixels`` (None: off) and raise.
 
     Pillow checks sizes inside some decoders too (GIF frames, ICO entries), after our header
     check; with its default limit (~89 MP) it would warn for images the user allowed and reject
@@ -89,16 +89,19 @@ def decode(
     if not data:
         raise Rejected(EMPTY, "0 bytes")
     try:
-        with _pixel_limit(max_pixels):
+        with _pixel_limit(None):
+            # Opening parses the header only. Pillow's guard would refuse a bomb here without
+            # saying its size; the check below is the same comparison and records the header.
             img = Image.open(io.BytesIO(data))
-            header = Header(img.width, img.height, img.mode, img.format or "")
-            pixels = header.width * header.height
-            if pixels > max_pixels:
-                raise Rejected(TOO_LARGE, f"{header.width}x{header.height} = {pixels} pixels "
-                                          f"> data.max_image_pixels = {max_pixels}", header)
-            if min(header.width, header.height) < min_side:
-                raise Rejected(TOO_SMALL, f"{header.width}x{header.height}, a side "
-                                          f"< data.min_image_size = {min_side}", header)
+        header = Header(img.width, img.height, img.mode, img.format or "")
+        pixels = header.width * header.height
+        if pixels > max_pixels:
+            raise Rejected(TOO_LARGE, f"{header.width}x{header.height} = {pixels} pixels "
+                                      f"> data.max_image_pixels = {max_pixels}", header)
+        if min(header.width, header.height) < min_side:
+            raise Rejected(TOO_SMALL, f"{header.width}x{header.height}, a side "
+                                      f"< data.min_image_size = {min_side}", header)
+        with _pixel_limit(max_pixels):
             img.load()
             # Cameras store portrait shots as landscape pixels plus an orientation tag.
             img = ImageOps.exif_transpose(img)
