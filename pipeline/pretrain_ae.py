@@ -66,7 +66,7 @@ def main(cfg, args) -> None:  # noqa: D103
             torch.save(task.ae.state_dict(), out / "autoencoder.pt")
             torch.save(task.ae.generator.state_dict(), out / "generator.pt")
         run.log_metrics({"final_loss_mse": result.history[-1]["loss_mse"]})
-        run.log_model(task.ae.generator.cpu(), f"generator_{domain}")
+        run.log_model(task.ae.generator, f"generator_{domain}", images.shape[-1])
 
 
 if __name__ == "__main__":

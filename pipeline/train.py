@@ -89,7 +89,7 @@ def main(cfg, args) -> None:  # noqa: D103
             for name, net in gan.nets.items():
                 torch.save(net.state_dict(), out / f"{name}.pt")
         for name in ("G_ab", "G_ba"):
-            run.log_model(gan.nets[name].cpu(), name)
+            run.log_model(gan.nets[name], name, train_a.shape[-1])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ and misbehaves on demand (drops the connection half-way, ignores Range, answers 
         fetch(server.url + "/a.zip", ...)
         server.requests                      # [("/a.zip", None), ("/a.zip", "bytes=1000-")]
 
+``statuses`` answers errors first, ``stalls`` waits after the headers (read timeouts).
+
 Tests never reach any other address; ``closed_port()`` gives a port where nothing listens.
 """
 
@@ -13,13 +15,25 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 _CHUNK = 1 << 16
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (timeouts in tests) are expected: no traceback on stderr."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class LocalServer:
@@ -33,9 +47,11 @@ class LocalServer:
         self.drops: dict[str, list[int]] = {}
         # path -> HTTP statuses answered (one per GET) before the file is served.
         self.statuses: dict[str, list[int]] = {}
+        # path -> seconds to stall after the headers (one per GET), to trigger read timeouts.
+        self.stalls: dict[str, list[float]] = {}
         self.ignore_range = False
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -45,9 +61,9 @@ class LocalServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def __enter__(self) -> LocalServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -57,7 +73,7 @@ class LocalServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def _next(self, table: dict[str, list[int]], path: str) -> int | None:
+    def _next(self, table: dict[str, list], path: str) -> Any:
         with self._lock:
             queue = table.get(path)
             return queue.pop(0) if queue else None
@@ -121,6 +137,10 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             if partial:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
             self.end_headers()
+            stall = server._next(server.stalls, self.path)
+            if stall is not None:
+                self.wfile.flush()
+                time.sleep(stall)
             drop = server._next(server.drops, self.path)
             sent = 0
             for chunk in _chunks(body, start, count if drop is None else min(drop, count)):

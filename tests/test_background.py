@@ -117,7 +117,7 @@ def test_one_session_per_process(tiny_model, tmp_path, monkeypatch):
 
 def test_prepare_with_rembg_in_worker_processes(tiny_model, tmp_path, monkeypatch):
     """Two spawned workers, each with its own session; the result equals the in-process one."""
-    monkeypatch.setattr(prepare, "MIN_FILES_FOR_POOL", 1)
+    monkeypatch.setattr(prepare, "pool_pays", lambda tasks, background: True)
     monkeypatch.setattr(prepare, "available_cpus", lambda: 2)
     raw = tmp_path / "raw"
     for i, split in enumerate(prepare.SPLITS):
@@ -145,7 +145,7 @@ def test_prepare_with_rembg_in_worker_processes(tiny_model, tmp_path, monkeypatc
 
 def test_broken_model_fails_in_workers_with_one_line(tiny_model, tmp_path, monkeypatch):
     tiny_model.write_bytes(b"this is not an onnx file")
-    monkeypatch.setattr(prepare, "MIN_FILES_FOR_POOL", 1)
+    monkeypatch.setattr(prepare, "pool_pays", lambda tasks, background: True)
     monkeypatch.setattr(prepare, "available_cpus", lambda: 2)
     raw = tmp_path / "raw"
     for split in prepare.SPLITS:

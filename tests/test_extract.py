@@ -226,7 +226,8 @@ def test_archive_kind_sniffs_unnamed_files(tmp_path: Path) -> None:
     (tmp_path / "download").write_bytes(payload)
     make_tar(tmp_path / "t.tar", [("x", b"1")], "w").rename(tmp_path / "blob")
     (tmp_path / "text").write_text("hello")
-    assert [archive_kind(tmp_path / n) for n in ("download", "blob", "text")] == ["zip", "tar", None]
+    kinds = [archive_kind(tmp_path / name) for name in ("download", "blob", "text")]
+    assert kinds == ["zip", "tar", None]
     with pytest.raises(DataError, match="not a zip or tar"):
         extract_archive(tmp_path / "text", tmp_path / "out")
 

@@ -80,6 +80,13 @@ def test_default_weights_hash_mismatch(monkeypatch):
         inception.verify_weights()
 
 
+def test_pin_without_a_path_is_refused_unless_it_is_the_default():
+    with pytest.raises(ConfigError, match="eval.fid_weights is empty"):
+        inception.verify_weights("", "a" * 64)
+    assert inception.verify_weights("", inception.DEFAULT_WEIGHTS_SHA256.upper())[1] == (
+        inception.DEFAULT_WEIGHTS_SHA256)
+
+
 def test_hash_is_computed_once_per_file_version(tmp_path, monkeypatch, fresh_hash_cache):
     calls = []
     real_sha256_file = inception.sha256_file
@@ -107,14 +114,36 @@ def test_preprocess_scales_and_keeps_299_images_exact():
     assert out.min().item() == -1.0 and out.max().item() == 127 / 128
 
 
-def test_preprocess_uses_half_pixel_bilinear_grid():
-    # A 1×2 row [0, 255] up-sampled to 299: output column 149 samples source x = 0.5 on the
-    # half-pixel grid (align_corners=False) -> 127.5; TF1's resize_bilinear would give ~254.
+def test_preprocess_uses_tf1_sample_grid():
+    # A 1×2 row [0, 255] up-sampled to 299: TF1 samples source x = 149 · 2/299 for column 149
+    # (F.interpolate's half-pixel grid would sample x = 0.5 and give 127.5).
     images = torch.tensor([0, 255], dtype=torch.uint8).reshape(1, 1, 1, 2).repeat(1, 3, 1, 1)
     out = inception.preprocess(images)
     assert out.shape == (1, 3, 299, 299)
-    assert out[0, 0, 0, 149].item() == pytest.approx((127.5 - 128) / 128, abs=1e-6)
+    expected = 255 * 149 * 2 / 299
+    assert out[0, 0, 0, 149].item() == pytest.approx((expected - 128) / 128, abs=1e-6)
     assert out[0, 0, 0, 0].item() == -1.0 and out[0, 0, 0, 298].item() == 127 / 128
+
+
+def _resize_like_nvidia(pixels: torch.Tensor) -> torch.Tensor:
+    """The TF1 resize as NVIDIA's TorchScript Inception (StyleGAN2-ADA) writes it, in float64."""
+    batch, channels, height, width = pixels.shape
+    theta = torch.eye(2, 3, dtype=torch.float64)
+    theta[0, 2] += 1 / width - 1 / 299
+    theta[1, 2] += 1 / height - 1 / 299
+    grid = torch.nn.functional.affine_grid(theta[None].repeat(batch, 1, 1),
+                                           [batch, channels, 299, 299], align_corners=False)
+    return torch.nn.functional.grid_sample(pixels.double(), grid, mode="bilinear",
+                                           padding_mode="border", align_corners=False)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 32, 32), (1, 3, 17, 23), (1, 3, 400, 350)])
+def test_resize_matches_nvidia_grid_sample_formulation(shape):
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, shape, generator=generator).float()
+    ours = inception.resize_bilinear_tf1(pixels)
+    # float32 source coordinates (as TF1) vs float64: ~1e-5 px, times gradients up to 255
+    torch.testing.assert_close(ours.double(), _resize_like_nvidia(pixels), rtol=0, atol=0.01)
 
 
 def test_to_nchw_accepts_both_layouts_and_rejects_others():
@@ -123,6 +152,11 @@ def test_to_nchw_accepts_both_layouts_and_rejects_others():
     torch.testing.assert_close(inception.to_nchw_uint8(nhwc), torch.from_numpy(nchw))
     torch.testing.assert_close(inception.to_nchw_uint8(nchw), torch.from_numpy(nchw))
     assert inception.to_nchw_uint8(nhwc[0]).shape == (1, 3, 4, 5)
+    read_only = nhwc.copy()
+    read_only.flags.writeable = False  # as np.asarray(PIL image) returns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.testing.assert_close(inception.to_nchw_uint8(read_only), torch.from_numpy(nchw))
     with pytest.raises(TypeError):
         inception.to_nchw_uint8(nhwc.astype(np.float32))
     with pytest.raises(ValueError):

@@ -34,7 +34,8 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png_bytes(width: int, height: int, rows: bytes, *, depth: int = 8, color_type: int = 2) -> bytes:
+def png_bytes(width: int, height: int, rows: bytes, *, depth: int = 8,
+              color_type: int = 2) -> bytes:
     """A PNG written by hand: any IHDR (16-bit RGB, absurd sizes) with ``rows`` as its data."""
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(rows))
@@ -84,9 +85,9 @@ def one_good_per_split(start: int = 100) -> dict[str, bytes]:
 
 
 def read_manifest(out: Path) -> dict[str, dict[str, str]]:
-    """Manifest rows keyed by '<split><domain>/<source>'."""
+    """Manifest rows keyed by source path (relative to the raw folder, as the manifest says)."""
     with open(out / prepare.MANIFEST, newline="", encoding="utf-8") as handle:
-        return {f"{r['split']}{r['domain']}/{r['source']}": r for r in csv.DictReader(handle)}
+        return {row["source"]: row for row in csv.DictReader(handle)}
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -174,7 +175,11 @@ def test_odd_files_get_a_reason_and_usable_ones_become_rgb(odd_raw, tmp_path):
     assert rows["trainA/cmyk.jpg"]["mode"] == "CMYK"
     assert rows["trainA/gray16.png"]["mode"] == "I;16"
     assert rows["trainA/rgba.png"]["mode"] == "RGBA"
-    assert rows["trainA/nested/deeper/good.png"]["output"] == "trainA/good.png"
+    # good.jpg and nested/deeper/good.png share a stem: both get a hash of their path.
+    collided = {rows[f"trainA/{n}"]["output"] for n in ("good.jpg", "nested/deeper/good.png")}
+    assert len(collided) == 2 and all(o.startswith("trainA/good-") for o in collided)
+    assert rows["trainA/rgba.png"]["output"] == "trainA/rgba.png"
+    assert (rows["testB/good3.png"]["split"], rows["testB/good3.png"]["domain"]) == ("test", "B")
     assert summary["outputs"] == {"trainA": 10, "trainB": 1, "testA": 1, "testB": 1}
     assert summary["inputs"]["trainA"] == 18
     assert summary["skipped"] == {"empty file": 1, "not an image": 4, "too large": 1,
@@ -204,19 +209,22 @@ def test_odd_files_get_a_reason_and_usable_ones_become_rgb(odd_raw, tmp_path):
 
 
 def test_decode_rejects_before_decoding_pixels():
+    pillow_limit = Image.MAX_IMAGE_PIXELS
     claimed = png_bytes(100_000, 100_000, bytes(64), color_type=0)
     with pytest.raises(images.Rejected) as caught:
         images.decode(claimed, max_pixels=10**8, min_side=8)
     assert caught.value.reason == images.TOO_LARGE
     assert caught.value.header.width == 100_000
-    # Pillow's own bomb guard (in decoders) uses the same limit and is reported the same way.
     small = encode(noise(3, 32), "PNG")
     with pytest.raises(images.Rejected) as caught:
-        images.decode(small, max_pixels=500, min_side=8)
+        images.decode(small, max_pixels=1023, min_side=8)
     assert caught.value.reason == images.TOO_LARGE
-    header, img = images.decode(small, max_pixels=1024, min_side=8)
+    with pytest.raises(images.Rejected) as caught:
+        images.decode(small, max_pixels=1024, min_side=33)
+    assert caught.value.reason == images.TOO_SMALL
+    header, img = images.decode(small, max_pixels=1024, min_side=32)
     assert (header.width, header.height, img.size) == (32, 32, (32, 32))
-    assert Image.MAX_IMAGE_PIXELS != 1024  # the limit is restored afterwards
+    assert Image.MAX_IMAGE_PIXELS == pillow_limit  # Pillow's global limit is restored
 
 
 def test_to_rgb_modes():
@@ -289,11 +297,11 @@ def test_prepare_applies_the_policy_and_background_colour(tmp_path):
 # ---------------------------------------------------------------- names, duplicates, errors
 
 def test_output_names_are_unique_and_stable():
-    sources = ["a/x.jpg", "b/X.png", "y z.jpg", "c/y z.JPG.png", "..hidden", "ok.jpeg"]
+    sources = ["a/x.jpg", "b/X.png", "y z.jpg", "c/y z.JPG.png", "..", "ok.jpeg"]
     names = prepare.output_names(sources)
     assert names == prepare.output_names(sources)
     assert len({n.lower() for n in names}) == len(sources)
-    assert names[2] == "y_z.png" and names[5] == "ok.png" and names[4] == "hidden.png"
+    assert names[2] == "y_z.png" and names[5] == "ok.png" and names[4] == "image.png"
     assert names[0].startswith("x-") and names[1].startswith("X-")
 
 
@@ -373,7 +381,7 @@ def test_missing_split_folder(tmp_path):
 
 
 def test_process_pool_gives_the_same_output(tmp_path, monkeypatch):
-    monkeypatch.setattr(prepare, "MIN_FILES_FOR_POOL", 1)
+    monkeypatch.setattr(prepare, "pool_pays", lambda tasks, background: True)
     monkeypatch.setattr(prepare, "available_cpus", lambda: 2)
     files = {f"{split}/img{i:02d}.png": encode(noise(10 * s + i, 20 + i), "PNG")
              for s, split in enumerate(prepare.SPLITS) for i in range(5)}
@@ -381,6 +389,8 @@ def test_process_pool_gives_the_same_output(tmp_path, monkeypatch):
     raw = write_raw(tmp_path / "raw", files)
     results = {}
     for workers in (1, 2):
+        if workers == 2:  # prove the rows come from the spawned workers, not this process
+            monkeypatch.setattr(prepare, "process_file", None)
         out = tmp_path / f"out{workers}"
         summary = prepare.prepare_dataset(raw, out, cfg(workers=workers), progress=False)
         results[workers] = (summary, (out / prepare.MANIFEST).read_text(),
@@ -388,6 +398,20 @@ def test_process_pool_gives_the_same_output(tmp_path, monkeypatch):
                              for p in sorted(out.rglob("*.png"))})
     assert results[1] == results[2]
     assert results[2][0]["outputs"] == {split: 5 for split in prepare.SPLITS}
+
+
+def test_pool_only_when_it_pays():
+    def tasks(n: int, size: int) -> list[prepare.Task]:
+        return [prepare.Task("trainA", f"trainA/{i}.jpg", f"/raw/trainA/{i}.jpg",
+                             f"trainA/{i}.png", size)
+                for i in range(n)]
+
+    # apple2orange: 2528 JPEGs of ~32 KB, ~6 s in one process -> the pool pays.
+    assert prepare.pool_pays(tasks(2528, 32_000), "none")
+    assert not prepare.pool_pays(tasks(200, 32_000), "none")
+    assert prepare.pool_pays(tasks(20, 2_000_000), "none")  # few large photos
+    assert prepare.pool_pays(tasks(40, 30_000), "rembg")
+    assert not prepare.pool_pays(tasks(4, 30_000), "rembg")
 
 
 # ---------------------------------------------------------------- the real dataset

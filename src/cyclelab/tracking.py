@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 import subprocess
 import tempfile
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 EXPERIMENT = "cyclelab"
+# MLflow's usage telemetry would try the network at every run; nothing leaves this machine.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 GROUP_TAG = "cyclelab.group"
 
 
@@ -128,13 +131,19 @@ class StageRun:
     def log_text(self, text: str, name: str) -> None:  # noqa: D102
         self._mlflow.log_text(text, artifact_file=name)
 
-    def log_model(self, module: Any, name: str) -> None:
-        """Log a torch module as an MLflow model (``mlflow.pytorch``), requirements pinned to
-        the running torch so MLflow does not infer them (slow, and pulls nothing)."""
+    def log_model(self, module: Any, name: str, image_size: int) -> None:
+        """Log a torch module as an MLflow model (``mlflow.pytorch``, exported with an example
+        image batch in [-1, 1]); requirements pinned to the running torch so MLflow does not
+        infer them (slow)."""
+        import numpy as np
         import torch
 
+        example = np.zeros((1, 3, image_size, image_size), dtype=np.float32)
+        # torch.export notes that the example's batch size of 1 was specialised: not actionable.
+        logging.getLogger("torch._export").setLevel(logging.ERROR)
         self._mlflow.pytorch.log_model(
-            module, name=name, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+            module.cpu().eval(), name=name, input_example=example,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
 
     def set_tags(self, tags: dict[str, str]) -> None:  # noqa: D102
         self._mlflow.set_tags(tags)

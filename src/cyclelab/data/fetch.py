@@ -14,12 +14,13 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from cyclelab.errors import DataError
@@ -99,13 +100,14 @@ def cache_name(url: str) -> str:
 
 def _reason(exc: BaseException) -> str:
     """A short, one-line reason for a network exception."""
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)):
         return "timed out"
     text = str(exc)
     match = _ERRNO_TEXT.search(text)
     if match:
         return match.group(1).strip().lower()
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
+                        urllib3.exceptions.ProtocolError)):
         return "connection broken during the transfer"
     first = text.splitlines()[0] if text else type(exc).__name__
     return first[:200]
@@ -123,6 +125,20 @@ def _content_range(header: str | None) -> tuple[int, int | None] | None:
 def _total_of_416(header: str | None) -> int | None:
     match = re.fullmatch(r"bytes \*/(\d+)", (header or "").strip())
     return int(match.group(1)) if match else None
+
+
+def _body(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    """The response body in chunks, each written before the next read.
+
+    ``read1`` returns whatever has arrived; reading whole chunks would drop the last partial
+    chunk when the connection breaks, and resuming would fetch it again.
+    """
+    read1 = getattr(response.raw, "read1", None)  # urllib3 >= 2.3
+    if read1 is None:
+        yield from response.iter_content(chunk_size)
+        return
+    while chunk := read1(chunk_size, decode_content=True):
+        yield chunk
 
 
 def _fetch_once(url: str, part: Path, options: FetchOptions) -> None:
@@ -158,12 +174,14 @@ def _fetch_once(url: str, part: Path, options: FetchOptions) -> None:
             mode, start = "ab", have
         else:
             mode, start = "wb", 0  # 200: a fresh start, or a server that ignores Range
-        total = start + int(length) if length is not None else None
+        encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+        # A length is checkable only for the bytes as sent (no transfer decoding in between).
+        total = start + int(length) if length is not None and not encoded else None
         with open(part, mode) as handle, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
             desc=Path(urlparse(url).path).name or url, disable=None,
         ) as bar:
-            for chunk in response.iter_content(options.chunk_size):
+            for chunk in _body(response, options.chunk_size):
                 handle.write(chunk)
                 bar.update(len(chunk))
     size = part.stat().st_size
@@ -191,7 +209,7 @@ def download(url: str, dest: Path, *, options: FetchOptions | None = None,
         except _Permanent as exc:
             reason, attempts = str(exc), attempt + 1
             break
-        except (_Transient, requests.RequestException) as exc:
+        except (_Transient, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             reason = str(exc) if isinstance(exc, _Transient) else _reason(exc)
             continue
         os.replace(part, dest)

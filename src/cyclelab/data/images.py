@@ -189,11 +189,12 @@ def _resize_squash(img: Image.Image, size: int, pad_color: Color) -> Image.Image
 def _resize_center_crop(img: Image.Image, size: int, pad_color: Color) -> Image.Image:
     """Cut the central square of side min(width, height), then scale it to ``size``."""
     side = min(img.width, img.height)
-    left = (img.width - side) / 2
-    top = (img.height - side) / 2
-    # The crop is the resize's source box, so it stays sub-pixel exact for odd differences.
-    box = (left, top, left + side, top + side)
-    return img.resize((size, size), RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+    left = (img.width - side) // 2
+    top = (img.height - side) // 2
+    # Crop first, then resize: resizing with a source box would let the filter's support read
+    # pixels outside the square and bleed the cut-off content into the border.
+    square = img.crop((left, top, left + side, top + side))
+    return square.resize((size, size), RESAMPLE, reducing_gap=REDUCING_GAP)
 
 
 def _resize_pad(img: Image.Image, size: int, pad_color: Color) -> Image.Image:

@@ -7,14 +7,15 @@ that file is used, never the package's code. Input: float N×3×299×299 scaled 
 output: N×2048 pool features.
 
 Preprocessing (ours, one path, fixed): uint8 images -> float of the uint8 values -> bilinear
-resize to 299×299 with ``F.interpolate(mode="bilinear", align_corners=False, antialias=False)``
--> (x−128)/128. This is the resize NVIDIA's network applies internally in StyleGAN's metrics and
-hence in clean-fid's ``legacy_tensorflow`` mode: TF1-era FID, without the anti-aliasing filter
-that clean-fid's default mode adds. torch-fidelity instead re-implements TF1's
-``resize_bilinear`` (sample grid without half-pixel centres), so its numbers can differ slightly
-from ours; changing the filter or the input scaling moves FID by 0.4–0.9, which is why the path
-is fixed here and not configurable. Our images are small (they are up-sampled to 299), where
-anti-aliasing would make no difference anyway.
+resize to 299×299 exactly as TensorFlow 1's ``resize_bilinear`` (align_corners=False, no
+antialias) -> (x−128)/128. TF1 samples source pixel ``dst · in/out`` (no half-pixel centres) and
+clamps at the far edge. NVIDIA's full network does the same internally (``affine_grid`` +
+``grid_sample``; the test suite cross-checks against that formulation), so clean-fid's
+``legacy_tensorflow`` mode, which runs it, and torch-fidelity, which ports TF1's kernel, compute
+the same FID as we do. ``F.interpolate(mode="bilinear", align_corners=False)`` is *not* this
+resize: it samples ``(dst + 0.5) · in/out − 0.5`` (TF2's half-pixel grid), a shift of up to half
+a source pixel, and changing only the resize moves FID by 0.4–0.9. Antialiasing would only
+matter when down-sampling, and TF1 had none.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from cyclelab.errors import ConfigError, DataError
@@ -89,16 +89,22 @@ def verify_weights(path: str | Path = "", sha256: str = "") -> tuple[Path, str]:
     """Check the FID weights file and return ``(path, sha256)``.
 
     ``path=""`` means the packaged ``default_1.pt``, always checked against
-    :data:`DEFAULT_WEIGHTS_SHA256`. A user path (``eval.fid_weights``) is checked against
-    ``sha256`` (``eval.fid_weights_sha256``) when one is pinned; unpinned, its hash is only
-    returned, to be recorded. The hash is computed once per process per file version.
+    :data:`DEFAULT_WEIGHTS_SHA256` (another ``sha256`` without a path is a ConfigError). A user
+    path (``eval.fid_weights``) is checked against ``sha256`` (``eval.fid_weights_sha256``) when
+    one is pinned; unpinned, its hash is only returned, to be recorded. The hash is computed
+    once per process per file version.
     """
-    user = bool(path)
-    file = Path(path).expanduser() if user else default_weights_path()
-    expected = sha256.lower() if user else DEFAULT_WEIGHTS_SHA256
+    sha256 = sha256.strip().lower()
+    if not path and sha256 not in ("", DEFAULT_WEIGHTS_SHA256):
+        raise ConfigError(f"eval.fid_weights_sha256 is {sha256} but eval.fid_weights is empty "
+                          "(the packaged network is pinned already); set both or neither")
     # User-supplied weights are fixed in params.yaml; the packaged ones by reinstalling.
-    error, fix = (ConfigError, "fix eval.fid_weights / eval.fid_weights_sha256") if user else (
-        DataError, INSTALL_HINT)
+    if path:
+        file, expected = Path(path).expanduser(), sha256
+        error, fix = ConfigError, "fix eval.fid_weights / eval.fid_weights_sha256"
+    else:
+        file, expected = default_weights_path(), DEFAULT_WEIGHTS_SHA256
+        error, fix = DataError, INSTALL_HINT
     if not file.is_file():
         raise error(f"FID weights {file}: file not found; {fix}")
     stat = file.stat()
@@ -129,6 +135,8 @@ def to_nchw_uint8(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
     Channels-last is assumed when the last axis has 3 entries (our PNGs decode that way).
     """
+    if isinstance(images, np.ndarray) and not images.flags.writeable:
+        images = images.copy()  # torch warns on read-only arrays, and PIL decodes to them
     tensor = torch.as_tensor(images)
     if tensor.dtype != torch.uint8:
         raise TypeError(f"FID input must be uint8 images, got dtype {tensor.dtype}")
@@ -139,12 +147,29 @@ def to_nchw_uint8(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return tensor.permute(0, 3, 1, 2) if tensor.shape[-1] == 3 else tensor
 
 
+def _tf1_sample_grid(in_size: int, out_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Source indices (low, high) and weights of TF1's ``resize_bilinear`` along one axis."""
+    src = torch.arange(out_size, device=device, dtype=torch.float32) * (in_size / out_size)
+    low = src.floor().long()
+    high = (low + 1).clamp(max=in_size - 1)  # TF1 clamps at the last source pixel
+    return low, high, src - low
+
+
+def resize_bilinear_tf1(pixels: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
+    """Float N×C×H×W -> N×C×size×size, as TF1's ``resize_bilinear(align_corners=False)``.
+
+    Interpolates along x, then y, with ``a + (b − a)·w``, in TF1's order.
+    """
+    x_low, x_high, x_weight = _tf1_sample_grid(pixels.shape[-1], size, pixels.device)
+    y_low, y_high, y_weight = _tf1_sample_grid(pixels.shape[-2], size, pixels.device)
+    cols = pixels[..., x_low] + (pixels[..., x_high] - pixels[..., x_low]) * x_weight
+    y_weight = y_weight[:, None]
+    return cols[..., y_low, :] + (cols[..., y_high, :] - cols[..., y_low, :]) * y_weight
+
+
 def preprocess(images_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 N×3×H×W -> float32 N×3×299×299 network input, (x−128)/128 (see module docstring)."""
-    pixels = images_uint8.float()
-    resized = F.interpolate(pixels, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
-                            align_corners=False, antialias=False)
-    return (resized - 128.0) / 128.0
+    return (resize_bilinear_tf1(images_uint8.float()) - 128.0) / 128.0
 
 
 def _batches(
