@@ -11,23 +11,29 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cyclelab.config import Config
-from cyclelab.data.download import default_cache_dir, download_dataset
 from cyclelab.stage import run_stage
 
-RAW_DIR = Path("data/raw")
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:  # noqa: D103
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="where downloads are kept (default: <repo>/.cache/downloads)")
 
 
-def main(cfg: Config, args: argparse.Namespace) -> None:
-    record = download_dataset(cfg.data, RAW_DIR, seed=cfg.seed,
-                              cache_dir=args.cache_dir or default_cache_dir())
+def main(cfg, args: argparse.Namespace) -> None:  # noqa: D103
+    from cyclelab import config, paths
+    from cyclelab.data.download import download_dataset
+    from cyclelab.tracking import stage_run
+
+    with stage_run("download", config.flatten({"seed": cfg.seed, "data": cfg.data}),
+                   description=f"dataset {cfg.data.source or cfg.data.dataset}") as run:
+        record = download_dataset(cfg.data, paths.RAW, seed=cfg.seed, cache_dir=args.cache_dir,
+                                  max_per_domain=cfg.data.max_per_domain)
+        run.log_metrics({f"n_{split}": n for split, n in record["splits"].items()})
+        run.set_tags({"source_url": str(record.get("url") or record.get("source") or ""),
+                      "source_sha256": str(record.get("sha256") or "")})
+        run.log_artifact(paths.RAW / "SOURCE.json")
     counts = ", ".join(f"{split} {n}" for split, n in record["splits"].items())
-    print(f"download: {record['dataset']} -> {RAW_DIR}: {counts} ({record['files']} files)")
+    print(f"download: {record['dataset']} -> {paths.RAW}: {counts} ({record['files']} files)")
 
 
 if __name__ == "__main__":

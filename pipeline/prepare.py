@@ -2,7 +2,7 @@
 at data.image_size (RGB, data.resize policy, optional rembg background removal) and
 data/prepared/manifest.csv (one row per input file: status ok / skipped / duplicate, reason).
 Custom rembg models (data.rembg_model: u2net_custom) read their ONNX file from
-$CYCLELAB_REMBG_MODEL_PATH."""
+data.rembg_model_path or $CYCLELAB_REMBG_MODEL_PATH."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def main(cfg, args) -> None:  # noqa: D103
 
     with stage_run("prepare", config.flatten({"data": cfg.data}),
                    description="decode, convert, resize and deduplicate the raw images") as run:
-        summary = prepare_dataset(paths.RAW, paths.PREPARED, cfg.data)
+        summary = prepare_dataset(paths.RAW, paths.PREPARED, cfg.data,
+                                  rembg_model_path=cfg.data.rembg_model_path or None)
         run.log_metrics({f"n_{split}": summary["outputs"][split] for split in SPLITS})
         run.log_metrics({"n_skipped": sum(summary["skipped"].values()),
                          "n_duplicates": summary["duplicates"]["found"]})

@@ -236,6 +236,9 @@ def test_to_rgb_modes():
     assert np.asarray(images.to_rgb(gray16))[0, :, 0].tolist() == [0, 1, 255, 128]
     floats = Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32))
     assert np.asarray(images.to_rgb(floats))[0, :, 0].tolist() == [0, 128, 255]
+    with pytest.raises(images.Rejected) as caught:  # premultiplied LA: Pillow cannot convert it
+        images.to_rgb(Image.new("La", (2, 2)))
+    assert caught.value.reason == images.UNSUPPORTED
 
 
 # ---------------------------------------------------------------- resize policies

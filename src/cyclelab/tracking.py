@@ -28,6 +28,8 @@ from typing import Any
 EXPERIMENT = "cyclelab"
 # MLflow's usage telemetry would try the network at every run; nothing leaves this machine.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Store migrations log at INFO on first use; stage output stays about the stage.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 GROUP_TAG = "cyclelab.group"
 
 
@@ -156,6 +158,8 @@ def stage_run(stage: str, params: dict[str, Any], *, variant: str = "", domain: 
     close it (status FAILED if the stage raises)."""
     import mlflow
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     root = repo_root()
     # Read before set_tracking_uri, which exports MLFLOW_TRACKING_URI itself.
     own_store = not os.environ.get("MLFLOW_TRACKING_URI")

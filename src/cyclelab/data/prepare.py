@@ -11,6 +11,7 @@ holds one row per input file. The output folder is replaced atomically.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import os
 import re
@@ -298,7 +299,7 @@ def _run_tasks(tasks: Sequence[Task], options: Options, workers: int
         for task in tasks:
             yield process_file(task, options, remover)
         return
-    worker_options = Options(**{**options.__dict__, "threads": 1})
+    worker_options = dataclasses.replace(options, threads=1)
     # spawn, not fork: forking a process that already runs threads (onnxruntime, torch in
     # tests, tqdm's monitor) can deadlock the child on a lock held at fork time.
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
@@ -323,7 +324,8 @@ def prepare_dataset(
 
     ``rembg_model_path`` is the ONNX file of a ``*_custom`` rembg model (default:
     ``$CYCLELAB_REMBG_MODEL_PATH``). Raises :class:`DataError` if a split folder is missing or
-    ends up without a usable image.
+    ends up without a usable image. Workers are spawned processes: a script calling this with
+    ``data.workers`` > 1 needs the usual ``if __name__ == "__main__":`` guard.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     tasks = plan_tasks(raw_dir)

@@ -1,0 +1,120 @@
+"""End to end: the real `dvc repro` of the whole DAG on tiny params, in a copy of the repo;
+then a no-op rerun and a `dvc exp run -S` variant experiment with its own metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, TINY, write_params
+
+pytestmark = pytest.mark.slow
+
+STAGE_RUNS = {"download": 1, "prepare": 1, "reference": 1, "pretrain_ae": 2, "train": 2,
+              "evaluate": 2, "report": 1}
+
+
+def sh(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("DVC_ROOT", None)
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n" \
+                                 f"{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A git copy of the repository (tracked and new files) with tiny params, reproduced."""
+    repo = tmp_path_factory.mktemp("study") / "repo"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file() and not name.startswith(("data/", "reports/")):
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, repo / name)
+    write_params(repo / "params.yaml", TINY)
+    sh(["git", "init", "-q"], repo)
+    sh(["git", "add", "-A"], repo)
+    sh(["git", "commit", "-qm", "tiny study"], repo)
+    sh(["dvc", "repro"], repo)
+    return repo
+
+
+def declared_outputs(repo: Path) -> list[Path]:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return [repo / out["path"] for stage in lock["stages"].values()
+            for out in stage.get("outs", [])]
+
+
+def test_every_declared_output_exists(study):
+    outs = declared_outputs(study)
+    assert len(outs) >= 15
+    missing = [str(p) for p in outs if not p.exists()]
+    assert not missing
+    for split in ("trainA", "trainB", "testA", "testB"):
+        assert len(list((study / "data/prepared" / split).glob("*.png"))) == \
+            (12 if split.startswith("train") else 6)
+    source = json.loads((study / "data/raw/SOURCE.json").read_text())
+    assert source["dataset"] == "digits"
+    assert (study / "reports/index.html").read_text().count("<img") >= 4
+
+
+def test_metrics_are_finite_both_ways(study):
+    for variant in ("baseline", "ae_init"):
+        metrics = json.loads((study / f"reports/metrics/{variant}.json").read_text())
+        for direction in ("A_to_B", "B_to_A"):
+            for key in ("fid", "kid", "ssim", "ssim_cycle", "psnr"):
+                assert math.isfinite(metrics[direction][key]), (variant, direction, key)
+            assert metrics[direction]["fid"] > 0
+            assert -1 <= metrics[direction]["ssim"] <= 1
+
+
+def test_one_mlflow_run_per_stage_execution(study):
+    with sqlite3.connect(study / "mlflow.db") as db:
+        rows = db.execute("SELECT t.value, r.status FROM runs r JOIN tags t ON "
+                          "t.run_uuid = r.run_uuid AND t.key = 'stage'").fetchall()
+        groups = db.execute("SELECT DISTINCT value FROM tags WHERE key = "
+                            "'cyclelab.group'").fetchall()
+    counts: dict[str, int] = {}
+    for stage, status in rows:
+        assert status == "FINISHED"
+        counts[stage] = counts.get(stage, 0) + 1
+    assert counts == STAGE_RUNS
+    assert len(groups) == 1  # one `dvc repro`, one group
+    assert list((study / "mlartifacts").rglob("*.png"))
+
+
+def test_repro_again_is_a_no_op(study):
+    out = sh(["dvc", "status"], study).stdout
+    assert "up to date" in out.lower()
+
+
+def test_exp_run_with_override_adds_an_experiment(study):
+    sh(["dvc", "exp", "run", "-S", "train.epochs=2", "-n", "two-epochs"], study)
+    show = json.loads(sh(["dvc", "exp", "show", "--json"], study).stdout)
+    text = json.dumps(show)
+    assert "two-epochs" in text
+    fids = []
+    for commit in show:
+        for exp in commit.get("experiments") or []:
+            for rev in exp.get("revs", []):
+                metrics = rev["data"]["metrics"]["reports/metrics/baseline.json"]["data"]
+                fids.append((rev.get("name"), metrics["A_to_B"]["fid"]))
+    assert any(name == "two-epochs" and math.isfinite(fid) for name, fid in fids)
+    with sqlite3.connect(study / "mlflow.db") as db:
+        names = {v for (v,) in db.execute("SELECT value FROM tags WHERE key = 'dvc_exp_name'")}
+    assert "two-epochs" in names
