@@ -46,12 +46,25 @@ def study(tmp_path_factory) -> Path:
         if (REPO / name).is_file() and not name.startswith(("data/", "reports/")):
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, repo / name)
-    write_params(repo / "params.yaml", TINY)
+    # DVC reads the keys dvc.yaml lists from params.yaml: start from the real file.
+    write_params(repo / "params.yaml", merge(yaml.safe_load((REPO / "params.yaml").read_text()),
+                                             TINY))
     sh(["git", "init", "-q"], repo)
     sh(["git", "add", "-A"], repo)
     sh(["git", "commit", "-qm", "tiny study"], repo)
     sh(["dvc", "repro"], repo)
     return repo
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``base`` with ``override`` applied key by key (nested mappings merged)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "variants":
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def declared_outputs(repo: Path) -> list[Path]:
