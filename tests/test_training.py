@@ -47,8 +47,8 @@ def test_step_returns_all_losses_and_updates_weights(tiny_params):
              + 10 * (losses["loss_cycle_a"] + losses["loss_cycle_b"])
              + 5 * (losses["loss_idt_a"] + losses["loss_idt_b"]))
     assert losses["loss_G"] == pytest.approx(total, rel=1e-5)
-    assert any(not torch.equal(a, b) for a, b in zip(before, gan.G_ab.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(d_before, gan.D_b.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, gan.G_ab.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, gan.D_b.parameters(), strict=True))
 
 
 def test_cycle_loss_falls_on_a_fixed_batch(tiny_raw):
@@ -69,7 +69,7 @@ def test_resume_equals_uninterrupted(tiny_params, tmp_path):
     run(tiny_params, tmp_path / "split.pt", epochs=1)
     resumed = run(tiny_params, tmp_path / "split.pt", epochs=2)
     assert len(resumed) == 2
-    for a, b in zip(full, resumed):
+    for a, b in zip(full, resumed, strict=True):
         assert a["loss_G"] == pytest.approx(b["loss_G"], rel=1e-5)
         assert a["loss_D"] == pytest.approx(b["loss_D"], rel=1e-5)
 

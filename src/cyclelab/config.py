@@ -61,7 +61,8 @@ class DataConfig:
     resize: str = _f("resize", choices=("resize", "center_crop", "pad"))
     background: str = _f("none", choices=("none", "rembg"))
     rembg_model: str = _f("u2net", doc="any rembg model name (u2net, isnet-general-use, ...)")
-    rembg_model_path: str = _f("", doc="ONNX file for u2net_custom ('' = $CYCLELAB_REMBG_MODEL_PATH)")
+    rembg_model_path: str = _f("", doc="ONNX file for u2net_custom "
+                                       "('' = $CYCLELAB_REMBG_MODEL_PATH)")
     background_color: list = _f(factory=lambda: [255, 255, 255], length=3, item_type=int,
                                 item_ge=0, item_le=255)
     drop_duplicates: bool = _f(False)
@@ -69,7 +70,8 @@ class DataConfig:
     min_image_size: int = _f(8, ge=1)
     max_image_pixels: int = _f(100_000_000, ge=1)
     workers: int = _f(2, ge=1, le=64)
-    max_per_domain: int = _f(0, ge=0, doc="cap per split and domain for MNIST/SVHN builders (0 = all)")
+    max_per_domain: int = _f(0, ge=0, doc="cap per split and domain for MNIST/SVHN builders "
+                                          "(0 = all)")
     digits: DigitsConfig = _f(factory=DigitsConfig)
 
 
@@ -270,7 +272,8 @@ def load(path: str | Path = PARAMS_FILE) -> Config:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = getattr(exc, "problem", exc)
+        raise ConfigError(f"{path}{line}: not valid YAML ({problem})") from None
     try:
         return from_dict(raw)
     except ConfigError as exc:
