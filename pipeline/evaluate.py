@@ -21,16 +21,11 @@ def main(cfg, args) -> None:  # noqa: D103
     from PIL import Image
 
     from cyclelab import config, paths
-    from cyclelab.data.dataset import image_files, load_folder, to_m11, to_uint8
+    from cyclelab.data.dataset import image_files, load_folder
+    from cyclelab.errors import DataError
     from cyclelab.io import atomic_dir, write_csv, write_json
-    from cyclelab.metrics import (
-        compute_distribution,
-        compute_paired,
-        extract_features,
-        load_inception,
-        load_stats,
-        reference_stats,
-    )
+    from cyclelab.metrics import load_inception, load_stats
+    from cyclelab.metrics.translation import score_direction, translate
     from cyclelab.models import build_generator
     from cyclelab.models.init import load_matching
     from cyclelab.report.grids import display_scale, grid
@@ -43,31 +38,15 @@ def main(cfg, args) -> None:  # noqa: D103
     for name in ("G_ab", "G_ba"):
         weights = paths.model_dir(args.variant) / f"{name}.pt"
         if not weights.exists():
-            from cyclelab.errors import DataError
-
             raise DataError(f"{weights}: missing; run train@{args.variant} first (dvc repro)")
         net = build_generator(model_cfg)
         load_matching(net, torch.load(weights, map_location="cpu"), str(weights))
         generators[name] = runtime.prepare(net).eval()
-
-    @torch.no_grad()
-    def translate(images_uint8: torch.Tensor, forward, backward):
-        fakes, recs = [], []
-        for start in range(0, len(images_uint8), cfg.eval.batch_size):
-            real = runtime.tensor(to_m11(images_uint8[start:start + cfg.eval.batch_size]))
-            with runtime.autocast():
-                fake = forward(real)
-                rec = backward(fake)
-            fakes.append(to_uint8(fake.float().cpu()))
-            recs.append(to_uint8(rec.float().cpu()))
-        return torch.cat(fakes), torch.cat(recs)
-
     inception = load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256, runtime.device)
     directions = {"A_to_B": ("A", "B", generators["G_ab"], generators["G_ba"]),
                   "B_to_A": ("B", "A", generators["G_ba"], generators["G_ab"])}
-    metrics: dict = {}
-    rows: list[dict] = []
-    grids = []
+    metrics, rows, grids = {}, [], []
+
     with stage_run("evaluate", config.flatten({"variant": args.variant, "eval": cfg.eval,
                                                "model": model_cfg}),
                    variant=args.variant, description=f"evaluation of {args.variant}") as run, \
@@ -76,36 +55,21 @@ def main(cfg, args) -> None:  # noqa: D103
             folder = paths.PREPARED / f"test{source}"
             real = load_folder(folder, limit=cfg.eval.max_images)
             names = [f.name for f in image_files(folder)][:len(real)]
-            fake, rec = translate(real, forward, backward)
+            fake, rec = translate(forward, backward, real, cfg.eval.batch_size, runtime)
             (out / direction).mkdir()
             for name, img in zip(names, fake, strict=True):
                 Image.fromarray(img.permute(1, 2, 0).numpy()).save(out / direction / name)
-            reference = load_stats(paths.REFERENCE / f"{target}.npz")
-            features = extract_features(inception, fake, batch_size=cfg.eval.batch_size)
-            scores = compute_distribution(cfg.eval.metrics, reference,
-                                          reference_stats(features, inception.sha256),
-                                          cfg.eval, seed=cfg.seed)
-            real_hwc = [img.permute(1, 2, 0).numpy() for img in real]
-            translated = compute_paired(cfg.eval.metrics, real_hwc,
-                                        [img.permute(1, 2, 0).numpy() for img in fake])
-            cycled = compute_paired(cfg.eval.metrics, real_hwc,
-                                    [img.permute(1, 2, 0).numpy() for img in rec])
-            for key, values in translated.items():
-                scores[key] = float(values.mean())
-                scores[f"{key}_cycle"] = float(cycled[key].mean())
-            if "kid_mean" in scores:
-                scores["kid"] = scores.pop("kid_mean")
-            scores["n_images"] = len(real)
+            scores, per_image = score_direction(
+                real, fake, rec, load_stats(paths.REFERENCE / f"{target}.npz"), inception,
+                cfg.eval, seed=cfg.seed)
             metrics[direction] = scores
-            for i, name in enumerate(names):
-                rows.append({"direction": direction, "file": name,
-                             **{k: float(v[i]) for k, v in translated.items()},
-                             **{f"{k}_cycle": float(v[i]) for k, v in cycled.items()}})
-            n = min(8, len(real))
-            grids += [real[:n], fake[:n], rec[:n]]
+            rows += [{"direction": direction, "file": name,
+                      **{key: values[i] for key, values in per_image.items()}}
+                     for i, name in enumerate(names)]
+            grids += [t[:8] for t in (real, fake, rec)]
             run.log_metrics({f"{direction}.{k}": v for k, v in scores.items()})
-        sample = grid(grids, scale=display_scale(real.shape[-1]))
-        run.log_image(sample, f"samples/test_{args.variant}.png")
+        run.log_image(grid(grids, scale=display_scale(real.shape[-1])),
+                      f"samples/test_{args.variant}.png")
         run.set_tags({"fid_weights_sha256": inception.sha256})
         write_csv(paths.REPORTS / "eval" / f"{args.variant}.csv", rows)
         write_json(paths.METRICS / f"{args.variant}.json", metrics)

