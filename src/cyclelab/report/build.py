@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cyclelab.io import atomic_dir, write_text  # noqa: E402
 
@@ -87,6 +88,7 @@ def plot_losses(histories: dict[str, list[dict]], path: Path) -> Path | None:
             ax.plot(xs, [r[key] for r in rows if key in r], marker="o", label=variant)
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()
