@@ -131,3 +131,16 @@ def test_exp_run_with_override_adds_an_experiment(study):
     with sqlite3.connect(study / "mlflow.db") as db:
         names = {v for (v,) in db.execute("SELECT value FROM tags WHERE key = 'dvc_exp_name'")}
     assert "two-epochs" in names
+
+
+def test_temp_experiment_logs_into_the_real_store(study):
+    """`dvc exp run --temp` runs in a copy under .dvc/tmp/exps that is deleted afterwards: its
+    MLflow runs and artifacts must land in the repo's own store."""
+    sh(["dvc", "exp", "run", "--temp", "-S", "train.lr=1.0e-4", "-n", "temp-lr"], study)
+    with sqlite3.connect(study / "mlflow.db") as db:
+        uris = [uri for (uri,) in db.execute(
+            "SELECT r.artifact_uri FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+            "AND t.key = 'dvc_exp_name' AND t.value = 'temp-lr'")]
+    assert len(uris) >= 2  # at least both train stages reran
+    assert all(uri.startswith((study / "mlartifacts").as_uri()) for uri in uris)
+    assert all(Path(uri.removeprefix("file://")).is_dir() for uri in uris)
