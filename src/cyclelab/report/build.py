@@ -146,10 +146,25 @@ def last_sample(samples_dir: Path) -> Path | None:
     return grids[-1] if grids else None
 
 
-def build_report(variants: dict[str, str], reports: Path, figures: Path) -> dict[str, Any]:
+def best_lines(metrics: dict[str, dict]) -> list[str]:
+    """One sentence per direction naming the variant with the lowest FID."""
+    lines = []
+    for direction, label in DIRECTIONS:
+        scored = [(m[direction]["fid"], v) for v, m in metrics.items()
+                  if isinstance(m.get(direction, {}).get("fid"), int | float)]
+        if len(scored) > 1:
+            fid, variant = min(scored)
+            lines.append(f"Lowest FID {label}: {variant} ({fid:.2f}).")
+    return lines
+
+
+def build_report(variants: dict[str, str], reports: Path, figures: Path,
+                 study: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``figures/``, ``summary.md`` and ``index.html`` under ``reports`` from the metrics,
     plots, per-image CSVs and samples the other stages wrote. ``variants`` maps names to their
-    descriptions. Returns the metrics gathered."""
+    descriptions; ``study`` holds facts shown at the top (dataset, image size, epochs, ...).
+    Returns the metrics gathered."""
+    study = study or {}
     metrics = {}
     for variant in variants:
         path = reports / "metrics" / f"{variant}.json"
@@ -184,7 +199,8 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path) -> dict
           "images with the real images of the target domain (Inception features, lower is "
           "better); SSIM compares each image with its translation (structure kept) and, for "
           "cycle SSIM/PSNR, with its reconstruction after a round trip.", "",
-          markdown_table(header, rows), ""]
+          markdown_table(header, rows), "", *best_lines(metrics), "",
+          *[f"- {k}: {v}" for k, v in study.items()], ""]
     for key, title in (("fid", "FID"), ("losses", "Losses"), ("ssim", "SSIM per image")):
         if key in figures_made:
             md += [f"## {title}", "", f"![{title}]({figures_made[key]})", ""]
@@ -206,11 +222,13 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path) -> dict
 body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .6rem;
 text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%}}
-img.px{{image-rendering:pixelated}}figure{{display:inline-block;margin:.5rem}}
+img.px{{image-rendering:pixelated;width:520px}}figure{{display:inline-block;margin:.5rem}}
 </style></head><body>
 <h1>cyclelab study report</h1>
+<p>{" ".join(html.escape(x) for x in best_lines(metrics))}</p>
 <p>Variants:</p><ul>{described}</ul>
 <h2>Metrics (test split)</h2>{html_table(header, rows)}
+<h2>Study</h2>{html_table(["", ""], [[str(k), str(v)] for k, v in study.items()])}
 <p>FID/KID: translated vs real images of the target domain (lower is better). SSIM: each test
 image vs its translation; cycle SSIM/PSNR: vs its reconstruction. Per-run details:
 <code>mlflow ui</code> in the repository root; experiments: <code>dvc exp show</code>.</p>
