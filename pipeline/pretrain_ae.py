@@ -20,7 +20,7 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab import config, paths
     from cyclelab.data.dataset import SingleBatches, load_folder, to_m11, to_uint8
     from cyclelab.io import atomic_dir, write_csv
-    from cyclelab.models import build_generator, init_weights
+    from cyclelab.models import build_generator
     from cyclelab.models.autoencoder import Autoencoder
     from cyclelab.report.grids import display_scale, grid, save_png
     from cyclelab.tracking import stage_run
@@ -34,9 +34,10 @@ def main(cfg, args) -> None:  # noqa: D103
     runtime = make_runtime(cfg.device)
     images = load_folder(paths.PREPARED / f"train{domain}")
     preview = to_m11(load_folder(paths.PREPARED / f"test{domain}", limit=cfg.train.num_samples))
-    ae = init_weights(Autoencoder(build_generator(cfg.model), images.shape[-1],
-                                  cfg.ae.enc_channels, cfg.ae.latent_dim),
-                      cfg.model.init, cfg.model.init_gain)
+    # The generator gets model.init (as in CycleGAN); encoder and decoder keep torch's default
+    # init, which suits their GELU/batch-norm stack.
+    ae = Autoencoder(build_generator(cfg.model), images.shape[-1], cfg.ae.enc_channels,
+                     cfg.ae.latent_dim)
     task = AutoencoderTask(ae, cfg.ae, runtime)
     fingerprint = config.fingerprint(cfg.seed, cfg.model, cfg.ae, domain,
                                      paths.file_digest(paths.MANIFEST))

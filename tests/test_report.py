@@ -36,7 +36,7 @@ def test_report_from_stage_outputs(tmp_path):
     page = (reports / "index.html").read_text()
     assert "Lowest FID A→B: ae_init (280.00). Lowest FID B→A: baseline (250.00)." in page
     assert "<td>baseline</td><td>300.00</td><td>250.00</td>" in page
-    assert "<td>dataset</td><td>digits</td>" in page
+    assert "<tr><th>dataset</th><td>digits</td></tr>" in page
     for name in ("fid.png", "losses.png", "ssim.png", "samples_baseline.png"):
         assert (reports / "figures" / name).stat().st_size > 0
         assert f"figures/{name}" in page

@@ -116,3 +116,21 @@ def test_device_choice():
 
         with pytest.raises(ConfigError, match="no CUDA device"):
             pick_device("cuda")
+
+
+def test_autoencoder_learns_to_reconstruct(tiny_params):
+    from cyclelab.models.autoencoder import Autoencoder
+    from cyclelab.training.autoencoder import AutoencoderTask
+
+    seed_everything(0)
+    gen = torch.Generator().manual_seed(3)
+    smooth = torch.nn.functional.interpolate(
+        torch.randint(0, 256, (8, 3, 4, 4), generator=gen).float(), size=32).to(torch.uint8)
+    ae = Autoencoder(build_generator(tiny_params.model), 32, channels=8, latent_dim=8)
+    task = AutoencoderTask(ae, tiny_params.ae, make_runtime("cpu"))
+    batch = to_m11(smooth)
+    first = task.step(batch)["loss_mse"]
+    for _ in range(40):
+        last = task.step(batch)["loss_mse"]
+    assert last < 0.5 * first
+    assert task.reconstruct(batch).shape == batch.shape

@@ -96,8 +96,8 @@ class AEConfig:
     """``ae.*``: autoencoder pretraining of the generators (seed 000)."""
 
     kind: str = _f("ae", choices=("ae",))
-    epochs: int = _f(3, ge=1, le=100_000)
-    lr: float = _f(2.0e-4, gt=0.0, le=1.0)
+    epochs: int = _f(10, ge=1, le=100_000)
+    lr: float = _f(1.0e-3, gt=0.0, le=1.0)
     beta1: float = _f(0.5, ge=0.0, lt=1.0)
     batch_size: int = _f(16, ge=1, le=4096)
     latent_dim: int = _f(16, ge=1, le=65536)
@@ -108,7 +108,7 @@ class AEConfig:
 class TrainConfig:
     """``train.*``: CycleGAN optimisation and losses."""
 
-    epochs: int = _f(4, ge=1, le=100_000)
+    epochs: int = _f(12, ge=1, le=100_000)
     epochs_decay: int = _f(-1, ge=-1, doc="epochs of linear decay at the end; -1 = half of epochs")
     batch_size: int = _f(4, ge=1, le=4096)
     lr: float = _f(2.0e-4, gt=0.0, le=1.0)

@@ -12,7 +12,10 @@ _BOTTOM = 4  # spatial side of the encoder's last feature map
 
 
 class Encoder(nn.Module):
-    """GELU convolutions halving the resolution down to 4x4, then a linear map to the latent."""
+    """GELU convolutions halving the resolution down to 4x4, then a linear map to the latent.
+
+    Batch norm after each convolution: without it this stack sat at the mean image for 10
+    epochs at every learning rate tried (seeds/000 needed 500 epochs at 1e-6)."""
 
     def __init__(self, image_size: int, channels: int, latent_dim: int) -> None:
         super().__init__()
@@ -21,8 +24,9 @@ class Encoder(nn.Module):
         ch = channels
         for i in range(n_down):
             out = min(channels * 2 ** (i + 1), channels * 4)
-            layers += [nn.Conv2d(ch, out, 3, stride=2, padding=1), nn.GELU(),
-                       nn.Conv2d(out, out, 3, padding=1), nn.GELU()]
+            layers += [nn.Conv2d(ch, out, 3, stride=2, padding=1), nn.BatchNorm2d(out),
+                       nn.GELU(), nn.Conv2d(out, out, 3, padding=1), nn.BatchNorm2d(out),
+                       nn.GELU()]
             ch = out
         layers += [nn.AdaptiveAvgPool2d(_BOTTOM), nn.Flatten(),
                    nn.Linear(ch * _BOTTOM * _BOTTOM, latent_dim)]
@@ -45,8 +49,9 @@ class Decoder(nn.Module):
         ch = channels
         for _ in range(n_up):
             out = max(ch // 2, 16)
-            layers += [nn.ConvTranspose2d(ch, out, 4, stride=2, padding=1), nn.GELU(),
-                       nn.Conv2d(out, out, 3, padding=1), nn.GELU()]
+            layers += [nn.ConvTranspose2d(ch, out, 4, stride=2, padding=1), nn.BatchNorm2d(out),
+                       nn.GELU(), nn.Conv2d(out, out, 3, padding=1), nn.BatchNorm2d(out),
+                       nn.GELU()]
             ch = out
         layers += [nn.Conv2d(ch, 3, 3, padding=1), nn.Tanh()]
         self.net = nn.Sequential(*layers)

@@ -217,6 +217,8 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
     grids = "".join(f'<figure><figcaption>{html.escape(n)}</figcaption>'
                     f'<img class="px" src="{rel}/{f}" alt="{html.escape(n)}"></figure>'
                     for n, f in samples.items())
+    facts = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                    for k, v in study.items())
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>cyclelab report</title><style>
 body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}}
@@ -228,7 +230,7 @@ img.px{{image-rendering:pixelated;width:520px}}figure{{display:inline-block;marg
 <p>{" ".join(html.escape(x) for x in best_lines(metrics))}</p>
 <p>Variants:</p><ul>{described}</ul>
 <h2>Metrics (test split)</h2>{html_table(header, rows)}
-<h2>Study</h2>{html_table(["", ""], [[str(k), str(v)] for k, v in study.items()])}
+<h2>Study</h2><table>{facts}</table>
 <p>FID/KID: translated vs real images of the target domain (lower is better). SSIM: each test
 image vs its translation; cycle SSIM/PSNR: vs its reconstruction. Per-run details:
 <code>mlflow ui</code> in the repository root; experiments: <code>dvc exp show</code>.</p>
