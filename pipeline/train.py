@@ -68,12 +68,15 @@ def main(cfg, args) -> None:  # noqa: D103
         run.log_metrics({"n_train_a": len(train_a), "n_train_b": len(train_b),
                          "steps_per_epoch": len(batches)})
 
-        def on_epoch_end(epoch: int, row: dict) -> None:
+        def save_sample(epoch: int) -> None:
             out = gan.translate(preview_a, preview_b)
             keys = ("real_a", "fake_b", "rec_a", "real_b", "fake_a", "rec_b")
             sample = grid([to_uint8(out[k]) for k in keys], scale=scale)
             save_png(sample, samples_dir / f"epoch_{epoch + 1:03d}.png")
             run.log_image(sample, f"samples/epoch_{epoch + 1:03d}.png")
+
+        def on_epoch_end(epoch: int, row: dict) -> None:
+            save_sample(epoch)
             run.log_metrics({f"epoch_{k}": v for k, v in row.items() if k != "epoch"},
                             step=epoch + 1)
 
@@ -84,6 +87,9 @@ def main(cfg, args) -> None:  # noqa: D103
                      on_step=lambda step, losses: run.log_metrics(losses, step=step),
                      on_epoch_end=on_epoch_end)
         run.set_tags({"resumed_from_epoch": str(result.resumed_from_epoch)})
+        if not (samples_dir / f"epoch_{train_cfg.epochs:03d}.png").exists():
+            # Resumed a finished run: DVC cleared the old grids, the final one is redrawn.
+            save_sample(train_cfg.epochs - 1)
         write_csv(paths.PLOTS / f"train_{args.variant}.csv", result.history)
         with atomic_dir(paths.model_dir(args.variant)) as out:
             for name, net in gan.nets.items():

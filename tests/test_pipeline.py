@@ -144,3 +144,14 @@ def test_temp_experiment_logs_into_the_real_store(study):
     assert len(uris) >= 2  # at least both train stages reran
     assert all(uri.startswith((study / "mlartifacts").as_uri()) for uri in uris)
     assert all(Path(uri.removeprefix("file://")).is_dir() for uri in uris)
+
+
+def test_finished_checkpoint_is_resumed_and_outputs_rewritten(study):
+    """A rerun whose params match the checkpoint (say, the autoencoders changed but this
+    variant does not use them) trains nothing and still writes every output."""
+    shutil.rmtree(study / "reports/samples/baseline")
+    shutil.rmtree(study / "data/models/baseline")
+    proc = sh([sys.executable, "pipeline/train.py", "--variant", "baseline"], study)
+    assert "resuming from data/checkpoints/baseline.pt after epoch 1" in proc.stdout
+    assert [p.name for p in (study / "reports/samples/baseline").iterdir()] == ["epoch_001.png"]
+    assert (study / "data/models/baseline/G_ab.pt").exists()
