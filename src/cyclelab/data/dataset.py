@@ -62,6 +62,9 @@ class UnpairedBatches:
         steps = max(1, max(len(self.a), len(self.b)) // self.batch_size)
         return min(steps, self.max_steps) if self.max_steps else steps
 
+    def _generator(self, epoch: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+
     def _order(self, n: int, total: int, gen: torch.Generator) -> torch.Tensor:
         reps = -(-total // n)
         return torch.cat([torch.randperm(n, generator=gen) for _ in range(reps)])[:total]
@@ -74,7 +77,7 @@ class UnpairedBatches:
 
     def __call__(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of ``epoch``."""
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        gen = self._generator(epoch)
         total = len(self) * self.batch_size
         order_a, order_b = self._order(len(self.a), total, gen), self._order(len(self.b), total,
                                                                               gen)
@@ -85,12 +88,15 @@ class UnpairedBatches:
 
 
 class SingleBatches(UnpairedBatches):
-    """Batches of one domain (autoencoder pretraining)."""
+    """Batches of one domain (autoencoder pretraining), same order rules."""
 
     def __init__(self, images: torch.Tensor, batch_size: int, seed: int, flip: bool = True,
                  max_steps: int = 0) -> None:
         super().__init__(images, images, batch_size, seed, flip, max_steps)
 
     def __call__(self, epoch: int) -> Iterator[torch.Tensor]:  # noqa: D102
-        for real, _ in super().__call__(epoch):
-            yield real
+        gen = self._generator(epoch)
+        order = self._order(len(self.a), len(self) * self.batch_size, gen)
+        for i in range(len(self)):
+            yield self._augment(self.a[order[i * self.batch_size:(i + 1) * self.batch_size]],
+                                gen)
