@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml requirements-fid.txt Makefile
 
 study: setup
 	$(BIN)/dvc repro
+	@echo "Done. Results: reports/index.html (report), reports/metrics/*.json (metrics);"
+	@echo "runs: $(BIN)/mlflow ui (in this folder); experiments: $(BIN)/dvc exp show"
 
 test: setup
 	$(BIN)/python -m pytest -q

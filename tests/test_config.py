@@ -46,6 +46,12 @@ def test_defaults_fill_missing_keys(tiny_params):
      "variants.baseline.model.ngff: unknown key"),
     (lambda r: r.update(variants={}), "variants: got {}, expected a mapping of one or more"),
     (lambda r: r.update(data=[1, 2]), "data: got [1, 2], expected a mapping"),
+    (lambda r: r["data"].update(image_size=33), "data.image_size: got 33, must be a multiple "
+                                                 "of 4 for model.n_downsampling=2"),
+    (lambda r: r["data"].update(image_size=16), "data.image_size: got 16, the discriminator "
+                                                 "needs >= 24 with model.n_layers_d=3"),
+    (lambda r: r["variants"]["baseline"].update(model={"n_layers_d": 4}),
+     "needs >= 48 with variants.baseline.model.n_layers_d=4"),
 ])
 def test_bad_values_name_key_value_and_allowed(tiny_raw, mutate, message):
     mutate(tiny_raw)

@@ -255,9 +255,29 @@ def _build_mapping(schema: type, raw: Any, prefix: str) -> dict:
     return out
 
 
+def _check_shapes(cfg: Config) -> None:
+    """Keys that are valid alone but not together: the image size must survive the networks."""
+    size = cfg.data.image_size
+    for name in ("", *cfg.variants):
+        model = cfg.variant(name)[1] if name else cfg.model
+        where = f"variants.{name}.model" if name and cfg.variants[name].model else "model"
+        step = 2 ** model.n_downsampling
+        if size % step:
+            raise ConfigError(f"data.image_size: got {size}, must be a multiple of {step} for "
+                              f"{where}.n_downsampling={model.n_downsampling}")
+        # PatchGAN: n_layers_d stride-2 convolutions, then two 4x4 stride-1 ones (-1 px each).
+        smallest = 3 * 2 ** model.n_layers_d
+        if size < smallest:
+            raise ConfigError(f"data.image_size: got {size}, the discriminator needs >= "
+                              f"{smallest} with {where}.n_layers_d={model.n_layers_d}; lower "
+                              f"n_layers_d or raise image_size")
+
+
 def from_dict(raw: Any) -> Config:
     """Validate ``raw`` (parsed YAML) and return the typed :class:`Config`."""
-    return _build(Config, raw, "")
+    cfg = _build(Config, raw, "")
+    _check_shapes(cfg)
+    return cfg
 
 
 def load(path: str | Path = PARAMS_FILE) -> Config:
