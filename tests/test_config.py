@@ -126,3 +126,9 @@ def test_stage_with_typo_fails_before_work_with_one_line(tmp_path, tiny_raw):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "train.lamda_cycle: unknown key" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_minimal_params_file_gets_a_baseline_variant():
+    cfg = config.from_dict({"seed": 1})
+    variant, model, train = cfg.variant("baseline")
+    assert (variant.init, model.ngf, train.epochs) == ("random", 16, 12)

@@ -166,7 +166,8 @@ class Config:
     ae: AEConfig = _f(factory=AEConfig)
     train: TrainConfig = _f(factory=TrainConfig)
     eval: EvalConfig = _f(factory=EvalConfig)
-    variants: dict = _f(factory=lambda: {"baseline": {}}, schema=VariantConfig, mapping=True)
+    variants: dict = _f(factory=lambda: {"baseline": VariantConfig()}, schema=VariantConfig,
+                       mapping=True)
 
     def variant(self, name: str) -> tuple[VariantConfig, ModelConfig, TrainConfig]:
         """The variant ``name`` with its overrides applied to ``model`` and ``train``."""
