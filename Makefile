@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.cyclelab-installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup study test lint clean-study
+.PHONY: setup study test lint
 
 setup: $(STAMP)
 
