@@ -17,17 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:  # noqa: D103
 def main(cfg, args) -> None:  # noqa: D103
     _, model_cfg, _ = cfg.variant(args.variant)
 
-    import torch
     from PIL import Image
 
     from cyclelab import config, paths
     from cyclelab.data.dataset import image_files, load_folder
-    from cyclelab.errors import DataError
     from cyclelab.io import atomic_dir, write_csv, write_json
     from cyclelab.metrics import load_inception, load_stats
     from cyclelab.metrics.translation import score_direction, translate
     from cyclelab.models import build_generator
-    from cyclelab.models.init import load_matching
+    from cyclelab.models.init import load_weights
     from cyclelab.report.grids import display_scale, grid
     from cyclelab.tracking import stage_run
     from cyclelab.training.runtime import make_runtime, seed_everything
@@ -36,11 +34,8 @@ def main(cfg, args) -> None:  # noqa: D103
     runtime = make_runtime(cfg.device)
     generators = {}
     for name in ("G_ab", "G_ba"):
-        weights = paths.model_dir(args.variant) / f"{name}.pt"
-        if not weights.exists():
-            raise DataError(f"{weights}: missing; run train@{args.variant} first (dvc repro)")
-        net = build_generator(model_cfg)
-        load_matching(net, torch.load(weights, map_location="cpu"), str(weights))
+        net = load_weights(build_generator(model_cfg), paths.model_dir(args.variant) / f"{name}.pt",
+                           f"train@{args.variant}")
         generators[name] = runtime.prepare(net).eval()
     inception = load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256, runtime.device)
     directions = {"A_to_B": ("A", "B", generators["G_ab"], generators["G_ba"]),

@@ -24,7 +24,7 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.data.dataset import UnpairedBatches, load_folder, to_m11, to_uint8
     from cyclelab.io import atomic_dir, write_csv
     from cyclelab.models import build_discriminator, build_generator
-    from cyclelab.models.init import load_matching
+    from cyclelab.models.init import load_weights
     from cyclelab.report.grids import display_scale, grid, save_png
     from cyclelab.tracking import stage_run
     from cyclelab.training.cyclegan import CycleGAN
@@ -46,11 +46,7 @@ def main(cfg, args) -> None:  # noqa: D103
         # produce B images), G_ba from that of domain A.
         for net, domain in ((G_ab, "B"), (G_ba, "A")):
             weights = paths.ae_dir(domain) / "generator.pt"
-            if not weights.exists():
-                from cyclelab.errors import DataError
-
-                raise DataError(f"{weights}: missing; run pretrain_ae@{domain} first (dvc repro)")
-            load_matching(net, torch.load(weights, map_location="cpu"), str(weights))
+            load_weights(net, weights, f"pretrain_ae@{domain}")
             inputs.append(weights)
     gan = CycleGAN(G_ab, G_ba, build_discriminator(model_cfg), build_discriminator(model_cfg),
                    train_cfg, runtime, seed=cfg.seed)

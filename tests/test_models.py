@@ -75,3 +75,15 @@ def test_load_matching_refuses_other_architecture(tiny_params):
     other = build_generator(dataclasses.replace(tiny_params.model, ngf=4))
     with pytest.raises(DataError, match="weights do not fit"):
         load_matching(G, other.state_dict(), "x.pt")
+
+
+def test_load_weights_names_the_missing_file_and_its_stage(tiny_params, tmp_path):
+    from cyclelab.models.init import load_weights
+
+    G = build_generator(tiny_params.model)
+    with pytest.raises(DataError, match=r"G_ab.pt: missing; run train@baseline first"):
+        load_weights(G, tmp_path / "G_ab.pt", "train@baseline")
+    torch.save(G.state_dict(), tmp_path / "G_ab.pt")
+    other = load_weights(build_generator(tiny_params.model), tmp_path / "G_ab.pt", "x")
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(other(x), G(x))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+SPLITS = ("trainA", "trainB", "testA", "testB")  # the CycleGAN folder layout, every stage
 RAW = Path("data/raw")
 PREPARED = Path("data/prepared")
 MANIFEST = PREPARED / "manifest.csv"

@@ -12,8 +12,6 @@ from PIL import Image
 
 from cyclelab.errors import DataError
 
-SPLITS = ("trainA", "trainB", "testA", "testB")
-
 
 def image_files(folder: str | Path) -> list[Path]:
     """The prepared PNGs of one split, in a stable order."""

@@ -30,11 +30,11 @@ from cyclelab.data import images
 from cyclelab.data.background import Remover, fetch_model, make_background_remover
 from cyclelab.errors import DataError, UserError
 from cyclelab.io import atomic_dir
+from cyclelab.paths import SPLITS
 
 # Canonical order. Train comes before test so that, of an image present in both, the train copy
 # is the one kept: a test image that is also a training image leaks into the evaluation (the
 # generator has seen it), so it is the test copy that must go.
-SPLITS = ("trainA", "trainB", "testA", "testB")
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("split", "domain", "source", "bytes", "width", "height", "mode", "format",
                     "sha256", "status", "reason", "detail", "duplicate_of", "output")

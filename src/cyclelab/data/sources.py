@@ -38,8 +38,8 @@ from cyclelab.data.fetch import (
     sha256_file,
 )
 from cyclelab.errors import ConfigError, DataError
+from cyclelab.paths import SPLITS
 
-SPLITS = ("trainA", "trainB", "testA", "testB")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _JUNK_DIRS = frozenset({"__MACOSX"})
 _MAX_DESCENT = 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -43,6 +44,16 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
         elif isinstance(module, nn.BatchNorm2d) and module.affine:
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
+    return net
+
+
+def load_weights(net: nn.Module, path: str | Path, producer: str) -> nn.Module:
+    """Load the state dict at ``path`` into ``net``; DataError naming the stage that makes it
+    (``producer``) when the file is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: missing; run {producer} first (dvc repro)")
+    load_matching(net, torch.load(path, map_location="cpu"), str(path))
     return net
 
 
