@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cyclelab.data import extract
 from cyclelab.data.extract import archive_kind, extract_archive, safe_member_path
 from cyclelab.errors import DataError
 
@@ -155,17 +156,17 @@ def test_zip_refuses_device_mode(area: tuple[Path, Path]) -> None:
 def test_zip_bomb_over_size_cap(area: tuple[Path, Path]) -> None:
     archives, target = area
     # 2 MB of zeros compress to about 2 KB: the declared size passes a 1 MB cap.
-    archive = make_zip(archives / "bomb.zip", {"zeros.bin": bytes(2_000_000)},
+    archive = make_zip(archives / "bomb.zip", {"zeros.png": bytes(2_000_000)},
                        compression=zipfile.ZIP_DEFLATED)
     assert archive.stat().st_size < 10_000
     with pytest.raises(DataError, match="cap of 1000000 bytes"):
-        extract_archive(archive, target, max_total_bytes=1_000_000)
+        extract_archive(archive, target, max_total_bytes=1_000_000, max_ratio=1e9)
     assert all_files(target) == set()
 
 
 def test_zip_header_lying_about_size(area: tuple[Path, Path]) -> None:
     archives, target = area
-    archive = make_zip(archives / "liar.zip", {"a.bin": bytes(300_000)},
+    archive = make_zip(archives / "liar.zip", {"a.png": bytes(300_000)},
                        compression=zipfile.ZIP_DEFLATED)
     # Rewrite the central directory's uncompressed size (offset 24 of its record) to 1000,
     # so the declared total passes a 10 kB cap while the data inflates to 300 kB.
@@ -174,22 +175,22 @@ def test_zip_header_lying_about_size(area: tuple[Path, Path]) -> None:
     data[central + 24:central + 28] = (1000).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
     with pytest.raises(DataError, match="corrupt or truncated zip"):
-        extract_archive(archive, target, max_total_bytes=10_000)
-    assert (target / "a.bin").stat().st_size <= 1000
+        extract_archive(archive, target, max_total_bytes=10_000, max_ratio=1e9)
+    assert (target / "a.png").stat().st_size <= 1000
 
 
 def test_tar_bomb_over_size_cap(area: tuple[Path, Path]) -> None:
     archives, target = area
-    archive = make_tar(archives / "bomb.tar.gz", [("a", bytes(600)), ("b", bytes(600))])
-    with pytest.raises(DataError, match="cap of 1000 bytes at 'b'"):
+    archive = make_tar(archives / "bomb.tar.gz", [("a.png", bytes(600)), ("b.png", bytes(600))])
+    with pytest.raises(DataError, match="cap of 1000 bytes at 'b.png'"):
         extract_archive(archive, target, max_total_bytes=1000)
-    assert all_files(target) == {"a"}  # written before the refusal; callers use atomic_dir
+    assert all_files(target) == {"a.png"}  # written before the refusal; callers use atomic_dir
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar"])
 def test_member_cap(area: tuple[Path, Path], kind: str) -> None:
     archives, target = area
-    members = {f"f{i}.txt": b"." for i in range(11)}
+    members = {f"f{i}.png": b"." for i in range(11)}
     if kind == "zip":
         archive = make_zip(archives / "many.zip", members)
     else:
@@ -201,10 +202,10 @@ def test_member_cap(area: tuple[Path, Path], kind: str) -> None:
 
 def test_duplicate_member_does_not_overwrite(area: tuple[Path, Path]) -> None:
     archives, target = area
-    archive = make_tar(archives / "dup.tar", [("a.txt", b"first"), ("a.txt", b"second")], "w")
+    archive = make_tar(archives / "dup.tar", [("a.png", b"first"), ("a.png", b"second")], "w")
     with pytest.raises(DataError, match="clashes"):
         extract_archive(archive, target)
-    assert (target / "a.txt").read_bytes() == b"first"
+    assert (target / "a.png").read_bytes() == b"first"
 
 
 def test_corrupt_archive_is_a_data_error(area: tuple[Path, Path]) -> None:
@@ -235,3 +236,87 @@ def test_archive_kind_sniffs_unnamed_files(tmp_path: Path) -> None:
 def test_safe_member_path_normalises() -> None:
     assert str(safe_member_path("./a//b/./c.png", "x.zip")) == "a/b/c.png"
     assert str(safe_member_path("a\\b.png", "x.zip")) == "a/b.png"
+
+
+def deflated_zeros_zip(path: Path, members: dict[str, int]) -> Path:
+    """A zip whose members are runs of zeros, deflated chunk by chunk: a ratio bomb that is
+    small on disk, built without holding the inflated bytes in memory."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, size in members.items():
+            with zf.open(name, "w") as member:
+                for start in range(0, size, 1 << 20):
+                    member.write(bytes(min(1 << 20, size - start)))
+    return path
+
+
+def test_ratio_bomb_member_is_refused_before_writing(area: tuple[Path, Path]) -> None:
+    archives, target = area
+    # 50 MB of zeros deflate to ~50 kB (1000:1): under the 20 GiB size cap, over 100:1.
+    archive = deflated_zeros_zip(archives / "bomb.zip", {"ok.png": 10, "trainA/x.png": 50_000_000})
+    assert archive.stat().st_size < 100_000
+    with pytest.raises(DataError, match=r"member 'trainA/x.png' inflates \d+:1 .* limit of "
+                                        r"100:1 .*data.max_compression_ratio"):
+        extract_archive(archive, target)
+    assert all_files(target) == set()  # refused while planning: nothing written
+
+
+def test_ratio_bomb_of_many_small_members_is_refused_as_a_whole(area: tuple[Path, Path]) -> None:
+    archives, target = area
+    # Each member is under the 100 kB grace; together 4 MB from a few kB of archive.
+    archive = deflated_zeros_zip(archives / "many.zip", {f"{i}.png": 90_000 for i in range(45)})
+    with pytest.raises(DataError, match="the archive as a whole inflates"):
+        extract_archive(archive, target)
+    assert all_files(target) == set()
+    # A tar has no per-member compressed size: its ratio is checked against the archive's.
+    tar = make_tar(archives / "many.tar.gz", [(f"{i}.png", bytes(90_000)) for i in range(45)])
+    with pytest.raises(DataError, match="the archive as a whole inflates"):
+        extract_archive(tar, target / "t")
+    written = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    assert written <= 100 * tar.stat().st_size  # stopped at 100:1 of the archive, not 4 MB
+
+
+def test_ratio_limit_is_configurable(area: tuple[Path, Path]) -> None:
+    archives, target = area
+    archive = deflated_zeros_zip(archives / "flat.zip", {"flat.bmp": 1_000_000})
+    with pytest.raises(DataError, match="limit of 100:1"):
+        extract_archive(archive, target)
+    assert extract_archive(archive, target, max_ratio=5000).bytes == 1_000_000
+
+
+def test_ratio_limit_is_a_data_param(tiny_raw: dict) -> None:
+    from cyclelab import config
+
+    assert config.from_dict(tiny_raw).data.max_compression_ratio == 100.0
+    tiny_raw["data"]["max_compression_ratio"] = 0.5
+    with pytest.raises(config.ConfigError, match="max_compression_ratio"):
+        config.from_dict(tiny_raw)
+
+
+def test_only_images_are_extracted(area: tuple[Path, Path], capsys) -> None:
+    archives, target = area
+    members = {"a/trainA/1.PNG": b"png", "a/trainB/2.jpeg": b"jpg", "a/README.txt": b"read me",
+               "a/.DS_Store": b"mac", "a/run.sh": b"#!/bin/sh\nrm -rf ~", "a/data.bin": b"0" * 99}
+    for kind in ("zip", "tar"):
+        if kind == "zip":
+            archive = make_zip(archives / "mixed.zip", members)
+        else:
+            archive = make_tar(archives / "mixed.tar", list(members.items()), "w")
+        stats = extract_archive(archive, target / kind)
+        assert all_files(target / kind) == {"a/trainA/1.PNG", "a/trainB/2.jpeg"}
+        assert sorted(stats.skipped) == ["a/.DS_Store", "a/README.txt", "a/data.bin", "a/run.sh"]
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert len(lines) == 1 and "skipped 4 members that are not images" in lines[0]
+        assert "a/README.txt" in lines[0]
+
+
+def test_free_disk_is_checked_before_extracting(area: tuple[Path, Path], monkeypatch) -> None:
+    archives, target = area
+    zip_archive = make_zip(archives / "fits.zip", {"a.png": b"x" * 1000})
+    tar_archive = make_tar(archives / "fits.tar", [("a.png", b"x" * 1000)], "w")
+    usage = extract.shutil.disk_usage(archives)
+    monkeypatch.setattr(extract.shutil, "disk_usage",
+                        lambda path: usage._replace(free=extract.DISK_MARGIN_BYTES + 999))
+    for archive in (zip_archive, tar_archive):
+        with pytest.raises(DataError, match=r"needs 1000 bytes .* free; free some space"):
+            extract_archive(archive, target)
+        assert all_files(target) == set()

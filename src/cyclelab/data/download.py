@@ -101,7 +101,8 @@ def download_dataset(
     """Build ``out_dir/{trainA,trainB,testA,testB}/`` and ``out_dir/SOURCE.json`` atomically.
 
     ``mirror`` defaults to ``$CYCLELAB_MIRROR``; ``cache_dir`` to :func:`default_cache_dir`.
-    ``max_total_bytes`` and ``max_members`` cap every extraction (zip bombs);
+    ``max_total_bytes``, ``max_members`` and ``cfg.max_compression_ratio`` cap every
+    extraction (zip bombs);
     ``max_per_domain`` (0 = all) caps the MNIST/SVHN builders. Returns the SOURCE record.
     Raises DataError (or ConfigError) with one line on anything the user can fix.
     """
@@ -113,7 +114,8 @@ def download_dataset(
     with atomic_dir(out_dir) as tmp:
         ctx = BuildContext(cfg=cfg, out_dir=tmp, cache_dir=cache_dir, seed=seed, mirror=mirror,
                            fetch_options=fetch_options or FetchOptions(),
-                           limits=Limits(max_total_bytes, max_members),
+                           limits=Limits(max_total_bytes, max_members,
+                                         cfg.max_compression_ratio),
                            max_per_domain=max_per_domain)
         if entry is None:
             kind, licence = f"source:{source_kind(cfg.source)}", ""

@@ -6,6 +6,13 @@ symbolic or hard link, a device, a FIFO or anything but a file or a folder, or w
 archive holds more members or more uncompressed bytes than the caps (zip bombs). Sizes are
 counted while writing, so a header that lies about its size cannot get past the cap.
 
+Zip bombs that stay under the size cap are refused by their compression ratio, as trusted
+extractors do (Apache POI's ZipSecureFile: 100:1 with a 100 kB grace): a member, or the
+archive as a whole, that inflates more than ``max_ratio`` times its compressed size is refused
+before it is written. Only image files are extracted; the other members (a README, a
+``.DS_Store``, a 4 GiB ``data.bin``) are skipped and named in one summary line. Before writing,
+the free space on ``dest``'s disk must hold what the archive declares, plus a margin.
+
 Files are written only below ``dest``. Tar archives are read in one streaming pass, so a
 refusal may come after some files were written: callers extract into a temporary folder
 (``atomic_dir``) that is removed on error.
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import lzma
 import re
+import shutil
 import stat
 import tarfile
 import zipfile
@@ -30,6 +38,13 @@ from cyclelab.errors import DataError
 
 MAX_TOTAL_BYTES = 20 * 2**30
 MAX_MEMBERS = 1_000_000
+MAX_RATIO = 100.0
+# Below this many bytes a member's ratio is not checked: tiny files compress wildly (a
+# 1 kB file of zeros is 100:1) and cannot fill a disk.
+RATIO_GRACE_BYTES = 100_000
+# Left free on the target disk beyond what the archive declares (logs, DVC's cache copy).
+DISK_MARGIN_BYTES = 256 * 2**20
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _CHUNK = 1 << 20
 
 # Longest suffix first: ".tar.gz" must win over ".gz".
@@ -46,18 +61,26 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps against zip bombs: total uncompressed bytes written and members in the archive."""
+    """Caps against zip bombs: total uncompressed bytes written, members in the archive, and
+    the compression ratio of a member and of the whole archive."""
 
     max_total_bytes: int = MAX_TOTAL_BYTES
     max_members: int = MAX_MEMBERS
+    max_ratio: float = MAX_RATIO
 
 
 @dataclass(frozen=True)
 class ExtractStats:
-    """What one extraction wrote."""
+    """What one extraction wrote, and the non-image members it skipped."""
 
     files: int
     bytes: int
+    skipped: tuple[str, ...] = ()
+
+
+def is_image(name: str) -> bool:
+    """Whether a member name has an image file suffix (the only members extracted)."""
+    return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
 
 
 def archive_kind(path: Path) -> str | None:
@@ -104,23 +127,54 @@ def _target(dest: Path, rel: str, archive: Path) -> Path:
 
 
 class _Budget:
-    """Counts bytes written across members and stops at the cap."""
+    """Counts bytes written across members and stops at the caps (size, ratio, free disk)."""
 
-    def __init__(self, archive: Path, limits: Limits) -> None:
-        self.archive, self.limits, self.bytes, self.files = archive, limits, 0, 0
+    def __init__(self, archive: Path, dest: Path, limits: Limits) -> None:
+        self.archive, self.dest, self.limits, self.bytes, self.files = (
+            archive, dest, limits, 0, 0)
+        self.archive_bytes = max(archive.stat().st_size, 1)
+        self.skipped: list[str] = []
 
     def check(self, n: int, member: str) -> None:
-        """Raise DataError if ``n`` more bytes would pass the cap."""
+        """Raise DataError if ``n`` more bytes would pass the size cap or the archive's ratio."""
         if self.bytes + n > self.limits.max_total_bytes:
             raise DataError(
                 f"{self.archive}: refused: uncompressed size passes the cap of "
                 f"{self.limits.max_total_bytes} bytes at {member!r} (a zip bomb, or raise the cap)"
+            )
+        self.check_ratio(self.bytes + n, self.archive_bytes, member, whole=True)
+
+    def check_ratio(self, inflated: int, compressed: int, member: str, *, whole: bool) -> None:
+        """Raise DataError if ``inflated`` bytes from ``compressed`` pass the ratio limit."""
+        ratio = inflated / max(compressed, 1)
+        if inflated > RATIO_GRACE_BYTES and ratio > self.limits.max_ratio:
+            what = "the archive as a whole" if whole else f"member {member!r}"
+            raise DataError(
+                f"{self.archive}: refused: {what} inflates {ratio:.0f}:1 ({inflated} bytes from "
+                f"{compressed}), over the limit of {self.limits.max_ratio:g}:1 (a zip bomb, or "
+                "raise data.max_compression_ratio)"
+            )
+
+    def check_disk(self, n: int) -> None:
+        """Raise DataError if ``dest``'s disk cannot hold ``n`` more bytes plus a margin."""
+        free = shutil.disk_usage(self.dest).free
+        if n + DISK_MARGIN_BYTES > free:
+            raise DataError(
+                f"{self.archive}: needs {n} bytes (+{DISK_MARGIN_BYTES // 2**20} MiB margin) but "
+                f"{self.dest} has {free} bytes free; free some space and run again"
             )
 
     def charge(self, n: int, member: str) -> None:
         """Count ``n`` bytes written (checked first)."""
         self.check(n, member)
         self.bytes += n
+
+    def selected(self, rel: str, select: Select) -> str | None:
+        """Where to write member ``rel``, or None (a non-image is skipped and remembered)."""
+        if not is_image(rel):
+            self.skipped.append(rel)
+            return None
+        return select(rel)
 
     def check_members(self, count: int) -> None:
         """Raise DataError if the archive has more than the allowed number of members."""
@@ -131,17 +185,25 @@ class _Budget:
             )
 
 
-def _copy(src: IO[bytes], path: Path, budget: _Budget, member: str, archive: Path) -> None:
-    """Stream one member to ``path``; never overwrites (a duplicate name is refused)."""
+def _copy(src: IO[bytes], path: Path, budget: _Budget, member: str, archive: Path, *,
+          compressed: int = 0) -> None:
+    """Stream one member to ``path``; never overwrites (a duplicate name is refused).
+
+    ``compressed``: the member's compressed size, when the format has one (zip): its ratio is
+    checked again on the bytes actually written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "xb")  # "x": never overwrite; closed by the with below
     except (FileExistsError, NotADirectoryError):
         _refuse(archive, member, "clashes with another member (same name, or a file where a "
                 "folder should be)")
+    written = 0
     with handle:
         while chunk := src.read(_CHUNK):
             budget.charge(len(chunk), member)
+            written += len(chunk)
+            if compressed:
+                budget.check_ratio(written, compressed, member, whole=False)
             handle.write(chunk)
     budget.files += 1
 
@@ -167,11 +229,13 @@ def _zip_plan(zf: zipfile.ZipFile, archive: Path, select: Select, budget: _Budge
         if info.is_dir() or stat.S_ISDIR(mode):
             plan.append((info, None))
             continue
-        target = select(rel)
+        budget.check_ratio(info.file_size, info.compress_size, info.filename, whole=False)
+        target = budget.selected(rel, select)
         if target is not None:
             declared += info.file_size
         plan.append((info, target))
     budget.check(declared, "the sum of the declared sizes")
+    budget.check_disk(declared)
     return plan
 
 
@@ -183,7 +247,8 @@ def _extract_zip(archive: Path, dest: Path, select: Select, budget: _Budget) -> 
             if info.is_dir() or target is None:
                 continue
             with zf.open(info) as src:
-                _copy(src, _target(dest, target, archive), budget, info.filename, archive)
+                _copy(src, _target(dest, target, archive), budget, info.filename, archive,
+                      compressed=info.compress_size)
 
 
 def _extract_tar(archive: Path, dest: Path, select: Select, budget: _Budget) -> None:
@@ -200,10 +265,12 @@ def _extract_tar(archive: Path, dest: Path, select: Select, budget: _Budget) -> 
                 continue
             if not member.isreg():
                 _refuse(archive, member.name, "is a device, FIFO or other special file")
-            target = select(rel)
+            target = budget.selected(rel, select)
             if target is None:
                 continue
+            # A tar member is exactly its declared size: check ratio and disk before writing.
             budget.check(member.size, member.name)
+            budget.check_disk(member.size)
             src = tf.extractfile(member)
             if src is None:
                 _refuse(archive, member.name, "has no data")
@@ -224,19 +291,22 @@ def extract_archive(
     select: Select | None = None,
     max_total_bytes: int = MAX_TOTAL_BYTES,
     max_members: int = MAX_MEMBERS,
+    max_ratio: float = MAX_RATIO,
 ) -> ExtractStats:
-    """Extract ``archive`` (zip or tar) below ``dest``, refusing anything unsafe (DataError).
+    """Extract the images of ``archive`` (zip or tar) below ``dest``, refusing anything unsafe
+    (DataError).
 
-    ``select`` maps each member's relative path to the path to write it at (relative to
-    ``dest``), or to None to skip it; by default every file keeps its path. Every member is
-    checked, selected or not. Folders are created as files need them.
+    ``select`` maps each image member's relative path to the path to write it at (relative to
+    ``dest``), or to None to skip it; by default every image keeps its path. Members that are
+    not images are skipped and named in one line on stdout. Every member is checked, selected
+    or not. Folders are created as files need them.
     """
     archive, dest = Path(archive), Path(dest)
     kind = archive_kind(archive)
     if kind is None:
         raise DataError(f"{archive}: not a zip or tar archive (expected .zip, .tar, .tar.gz, .tgz)")
     dest.mkdir(parents=True, exist_ok=True)
-    budget = _Budget(archive, Limits(max_total_bytes, max_members))
+    budget = _Budget(archive, dest, Limits(max_total_bytes, max_members, max_ratio))
     chosen = select or (lambda rel: rel)
     try:
         _EXTRACTORS[kind](archive, dest, chosen, budget)
@@ -249,8 +319,12 @@ def extract_archive(
             f"{archive}: corrupt or truncated {kind} archive ({detail}); delete it and download "
             "it again"
         ) from None
-    return ExtractStats(files=budget.files, bytes=budget.bytes)
+    if budget.skipped:
+        shown = ", ".join(budget.skipped[:5]) + (", ..." if len(budget.skipped) > 5 else "")
+        print(f"extract {archive.name}: skipped {len(budget.skipped)} members that are not "
+              f"images ({shown})")
+    return ExtractStats(files=budget.files, bytes=budget.bytes, skipped=tuple(budget.skipped))
 
 
-__all__ = ["MAX_TOTAL_BYTES", "MAX_MEMBERS", "Limits", "ExtractStats", "archive_kind",
-           "safe_member_path", "extract_archive"]
+__all__ = ["MAX_TOTAL_BYTES", "MAX_MEMBERS", "MAX_RATIO", "IMAGE_SUFFIXES", "Limits",
+           "ExtractStats", "archive_kind", "is_image", "safe_member_path", "extract_archive"]

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from cyclelab.config import DataConfig
 from cyclelab.data.catalogue import DatasetEntry, RemoteFile, locations
-from cyclelab.data.extract import Limits, extract_archive
+from cyclelab.data.extract import IMAGE_SUFFIXES, Limits, extract_archive
 from cyclelab.data.fetch import (
     ChecksumError,
     Fetched,
@@ -40,7 +40,6 @@ from cyclelab.data.fetch import (
 from cyclelab.errors import ConfigError, DataError
 from cyclelab.paths import SPLITS
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _JUNK_DIRS = frozenset({"__MACOSX"})
 _MAX_DESCENT = 4
 
@@ -269,7 +268,7 @@ def fetch_remote(remote: RemoteFile, ctx: BuildContext, *, sha256: str = "",
 def _extract(fetched: Fetched, ctx: BuildContext, name: str) -> Path:
     root = ctx.scratch(name)
     extract_archive(fetched.path, root, max_total_bytes=ctx.limits.max_total_bytes,
-                    max_members=ctx.limits.max_members)
+                    max_members=ctx.limits.max_members, max_ratio=ctx.limits.max_ratio)
     return root
 
 
@@ -331,7 +330,7 @@ def build_cityscapes(entry: DatasetEntry, ctx: BuildContext) -> Built:
         fetched = fetch(str(folder / name), ctx.cache_dir, hint=how)
         extract_archive(fetched.path, ctx.out_dir, select=_cityscapes_select(split_map, suffix),
                         max_total_bytes=ctx.limits.max_total_bytes,
-                        max_members=ctx.limits.max_members)
+                        max_members=ctx.limits.max_members, max_ratio=ctx.limits.max_ratio)
         built.archives.append(fetched)
     return built
 
