@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import yaml
 from cyclelab.errors import ConfigError
 
 PARAMS_FILE = "params.yaml"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def _f(default: Any = dataclasses.MISSING, *, factory: Any = None, **meta: Any) -> Any:
@@ -70,6 +72,8 @@ class DataConfig:
     min_image_size: int = _f(8, ge=1)
     max_image_pixels: int = _f(100_000_000, ge=1)
     workers: int = _f(2, ge=1, le=64)
+    max_compression_ratio: float = _f(100.0, ge=1.0, doc="refuse archives (or members) that "
+                                      "inflate more than this many times (zip bombs)")
     max_per_domain: int = _f(0, ge=0, doc="cap per split and domain for MNIST/SVHN builders "
                                           "(0 = all)")
     digits: DigitsConfig = _f(factory=DigitsConfig)
@@ -250,8 +254,10 @@ def _build_mapping(schema: type, raw: Any, prefix: str) -> dict:
         raise ConfigError(f"{prefix}: got {raw!r}, expected a mapping of one or more names")
     out = {}
     for name, value in raw.items():
-        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"{prefix}.{name}: names may use letters, digits, '_' and '-' only")
+        # Names become folder names and command-line arguments (train.py --variant <name>).
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigError(f"{prefix}: got the name {name!r}; names start with a letter or "
+                              "digit and use ASCII letters, digits, '_' and '-' only")
         out[name] = _build(schema, value, f"{prefix}.{name}")
     return out
 
