@@ -35,8 +35,9 @@ def _f(default: Any = dataclasses.MISSING, *, factory: Any = None, **meta: Any) 
     return field(default=default, metadata=meta)
 
 
-GENERATORS = ("resnet",)
-DISCRIMINATORS = ("patch",)
+GENERATORS = ("resnet", "unet", "pixelshuffle", "attention")
+DISCRIMINATORS = ("patch", "pixel", "random_crop", "seed001", "dual_head")
+AE_KINDS = ("ae", "seed000", "vae", "inpaint")
 GAN_LOSSES = ("lsgan", "vanilla", "hinge")
 LR_POLICIES = ("constant", "linear", "step", "cosine_restarts")
 NORMS = ("instance", "batch", "none")
@@ -93,19 +94,32 @@ class ModelConfig:
     norm: str = _f("instance", choices=NORMS)
     init: str = _f("normal", choices=INITS)
     init_gain: float = _f(0.02, gt=0.0, le=10.0)
+    dropout: float = _f(0.0, ge=0.0, lt=1.0, doc="dropout in resnet/attention blocks and the "
+                                                  "U-Net's inner levels (official: 0.5)")
+    d_crop: int = _f(8, ge=6, le=1024, doc="side of the random crop the random_crop "
+                                            "discriminator judges (seed 003: 8 or 9)")
 
 
 @dataclass(frozen=True)
 class AEConfig:
     """``ae.*``: autoencoder pretraining of the generators (seed 000)."""
 
-    kind: str = _f("ae", choices=("ae",))
+    kind: str = _f("ae", choices=AE_KINDS, doc="ae: batch-norm AE; seed000: the report's "
+                   "exactly; vae: + KL; inpaint: masked patches (UVCGAN)")
+    init_from: str = _f("target", choices=("target", "source"),
+                        doc="G_ab starts from the AE of domain B (target) or A (source)")
     epochs: int = _f(10, ge=1, le=100_000)
     lr: float = _f(1.0e-3, gt=0.0, le=1.0)
     beta1: float = _f(0.5, ge=0.0, lt=1.0)
     batch_size: int = _f(16, ge=1, le=4096)
     latent_dim: int = _f(16, ge=1, le=65536)
     enc_channels: int = _f(32, ge=1, le=1024)
+    kl_weight: float = _f(1.0, ge=0.0, doc="vae: weight of the KL term (per pixel, as the MSE)")
+    kl_anneal_epochs: int = _f(5, ge=0, doc="vae: linear KL warm-up from 0 over this many "
+                                            "epochs (0 = none)")
+    free_bits: float = _f(0.1, ge=0.0, doc="vae: nats per latent dimension that cost nothing")
+    mask_patch: int = _f(4, ge=1, le=1024, doc="inpaint: side of the masked squares (px)")
+    mask_ratio: float = _f(0.4, gt=0.0, lt=1.0, doc="inpaint: fraction of squares masked")
 
 
 @dataclass(frozen=True)
@@ -268,16 +282,38 @@ def _check_shapes(cfg: Config) -> None:
     for name in ("", *cfg.variants):
         model = cfg.variant(name)[1] if name else cfg.model
         where = f"variants.{name}.model" if name and cfg.variants[name].model else "model"
-        step = 2 ** model.n_downsampling
-        if size % step:
-            raise ConfigError(f"data.image_size: got {size}, must be a multiple of {step} for "
+        if model.generator == "unet":  # depth follows the size: it must halve twice
+            if size % 4:
+                raise ConfigError(f"data.image_size: got {size}, must be a multiple of 4 for "
+                                  f"{where}.generator=unet")
+        elif size % 2 ** model.n_downsampling:
+            raise ConfigError(f"data.image_size: got {size}, must be a multiple of "
+                              f"{2 ** model.n_downsampling} for "
                               f"{where}.n_downsampling={model.n_downsampling}")
-        # PatchGAN: n_layers_d stride-2 convolutions, then two 4x4 stride-1 ones (-1 px each).
-        smallest = 3 * 2 ** model.n_layers_d
-        if size < smallest:
-            raise ConfigError(f"data.image_size: got {size}, the discriminator needs >= "
-                              f"{smallest} with {where}.n_layers_d={model.n_layers_d}; lower "
-                              f"n_layers_d or raise image_size")
+        _check_discriminator(model, size, where)
+    if cfg.ae.kind == "seed000" and size % 8:
+        raise ConfigError(f"data.image_size: got {size}, must be a multiple of 8 for "
+                          f"ae.kind=seed000 (three stride-2 convolutions)")
+    if cfg.ae.kind == "inpaint" and cfg.ae.mask_patch > size:
+        raise ConfigError(f"ae.mask_patch: got {cfg.ae.mask_patch}, must be <= "
+                          f"data.image_size={size}")
+
+
+def _check_discriminator(model: ModelConfig, size: int, where: str) -> None:
+    """The smallest image each discriminator accepts (arithmetic only: no torch here)."""
+    kind, n = model.discriminator, model.n_layers_d
+    if kind == "random_crop":
+        if model.d_crop > size:
+            raise ConfigError(f"{where}.d_crop: got {model.d_crop}, must be <= "
+                              f"data.image_size={size}")
+        return
+    # patch: n_layers_d stride-2 convolutions, then two 4x4 stride-1 ones (-1 px each);
+    # seed001 and dual_head: n_layers_d + 1 stride-2 convolutions; pixel: 1x1 convolutions.
+    smallest = {"patch": 3 * 2 ** n, "seed001": 2 ** (n + 1), "dual_head": 2 ** (n + 1)}
+    if size < smallest.get(kind, 1):
+        raise ConfigError(f"data.image_size: got {size}, the discriminator needs >= "
+                          f"{smallest[kind]} with {where}.n_layers_d={n} ({kind}); lower "
+                          f"n_layers_d or raise image_size")
 
 
 def from_dict(raw: Any) -> Config:

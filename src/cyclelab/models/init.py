@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from cyclelab.errors import DataError
 
@@ -38,7 +39,10 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
     init_fn = INITS[kind]
     for module in net.modules():
         if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-            init_fn(module.weight, gain)
+            # Spectral norm keeps the raw weight as a parametrization's ``original``.
+            weight = (module.parametrizations.weight.original
+                      if parametrize.is_parametrized(module, "weight") else module.weight)
+            init_fn(weight, gain)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.BatchNorm2d) and module.affine:

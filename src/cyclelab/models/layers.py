@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 NORM_LAYERS: dict[str, Callable[[int], nn.Module]] = {
@@ -28,7 +29,7 @@ def uses_bias(norm: str) -> bool:
 class ResnetBlock(nn.Module):
     """Two reflection-padded 3x3 convolutions with a skip connection (Johnson et al.)."""
 
-    def __init__(self, channels: int, norm: str = "instance") -> None:
+    def __init__(self, channels: int, norm: str = "instance", dropout: float = 0.0) -> None:
         super().__init__()
         make_norm, bias = norm_layer(norm), uses_bias(norm)
         self.body = nn.Sequential(
@@ -36,6 +37,7 @@ class ResnetBlock(nn.Module):
             nn.Conv2d(channels, channels, 3, bias=bias),
             make_norm(channels),
             nn.ReLU(True),
+            *([nn.Dropout(dropout)] if dropout > 0 else []),
             nn.ReflectionPad2d(1),
             nn.Conv2d(channels, channels, 3, bias=bias),
             make_norm(channels),
@@ -43,3 +45,73 @@ class ResnetBlock(nn.Module):
 
     def forward(self, x):  # noqa: D102
         return x + self.body(x)
+
+
+class SqueezeExcitation(nn.Module):
+    """Squeeze-and-Excitation (Hu et al. 2018): global average pool, bottleneck MLP, sigmoid
+    gates that rescale each channel."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1),
+                                  nn.ReLU(True), nn.Conv2d(hidden, channels, 1), nn.Sigmoid())
+
+    def forward(self, x):  # noqa: D102
+        return x * self.gate(x)
+
+
+class ChannelAttention(nn.Module):
+    """CBAM's channel attention (Woo et al. 2018): one shared MLP on the max- and the
+    average-pooled features, summed, sigmoid."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False), nn.ReLU(True),
+                                 nn.Conv2d(hidden, channels, 1, bias=False))
+
+    def forward(self, x):  # noqa: D102
+        avg = self.mlp(torch.mean(x, dim=(2, 3), keepdim=True))
+        peak = self.mlp(torch.amax(x, dim=(2, 3), keepdim=True))
+        return x * torch.sigmoid(avg + peak)
+
+
+class SpatialAttention(nn.Module):
+    """CBAM's spatial attention: a 7x7 convolution over the channel-wise mean and max maps."""
+
+    def __init__(self, kernel_size: int = 7) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x):  # noqa: D102
+        stats = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.conv(stats))
+
+
+class CBAM(nn.Sequential):
+    """Convolutional Block Attention Module: channel attention, then spatial attention."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__(ChannelAttention(channels, reduction), SpatialAttention())
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention (Zhang et al. 2019): every position attends to every other one;
+    ``gamma`` starts at 0 so the block begins as the identity."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        inner = max(channels // 8, 1)
+        self.query = nn.Conv2d(channels, inner, 1)
+        self.key = nn.Conv2d(channels, inner, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):  # noqa: D102
+        n, c, h, w = x.shape
+        query = self.query(x).flatten(2).transpose(1, 2)          # N x HW x C'
+        key = self.key(x).flatten(2)                              # N x C' x HW
+        attention = torch.softmax(torch.bmm(query, key), dim=-1)  # N x HW x HW
+        out = torch.bmm(self.value(x).flatten(2), attention.transpose(1, 2))
+        return x + self.gamma * out.view(n, c, h, w)
