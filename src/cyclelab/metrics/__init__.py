@@ -6,13 +6,12 @@ Two kinds, one registry (:data:`METRICS`):
   domain through Inception features: ``fid`` (:mod:`.fid`) and ``kid`` (:mod:`.kid`). The real
   side comes from :func:`reference_stats`, computed once by the reference stage and saved with
   :func:`save_stats`. Every FID is tied to the sha256 of the network that made its features.
+  ``is`` and ``gms`` (:mod:`.inception_score`) read the translated set's class logits from a
+  second, user-supplied network; without them they return nothing (see
+  :func:`~.inception_score.unavailable_reason`).
 - *paired* metrics compare two images pixel by pixel: ``ssim`` and ``psnr`` (:mod:`.similarity`).
 
 Adding a metric is one function decorated with :func:`register`.
-
-Not provided: the Inception Score, and hence GMS = sqrt(FID / IS). IS needs the network's
-1008-way class logits, and the pinned FID network (``default_1.pt``) has that layer removed;
-a stand-in computed from some other classifier would not be the published IS, so there is none.
 """
 
 from __future__ import annotations
@@ -33,6 +32,14 @@ from cyclelab.metrics.fid import (
     save_stats,
 )
 from cyclelab.metrics.inception import InceptionNet, extract_features, load_inception
+from cyclelab.metrics.inception_score import (
+    LOGITS_KEY,
+    class_logits,
+    geometric_mean_score,
+    inception_score,
+    load_is_network,
+    unavailable_reason,
+)
 from cyclelab.metrics.kid import kernel_inception_distance
 from cyclelab.metrics.similarity import PSNR_CAP_DB, psnr, ssim
 
@@ -88,6 +95,24 @@ def _kid(real: dict, fake: dict, cfg: EvalConfig, seed: int) -> dict[str, float]
     return {"kid_mean": mean, "kid_std": std}
 
 
+@register("is", DISTRIBUTION, "Inception Score, mean and std over eval.is_splits parts (higher "
+          "is better); needs eval.is_weights")
+def _is(real: dict, fake: dict, cfg: EvalConfig, seed: int) -> dict[str, float]:
+    if LOGITS_KEY not in fake:
+        return {}  # unavailable: unavailable_reason(cfg) says why
+    mean, std = inception_score(fake[LOGITS_KEY], splits=cfg.is_splits)
+    return {"is": mean, "is_std": std}
+
+
+@register("gms", DISTRIBUTION, "geometric mean score sqrt(FID / IS) of seeds/004 (lower is "
+          "better); needs eval.is_weights")
+def _gms(real: dict, fake: dict, cfg: EvalConfig, seed: int) -> dict[str, float]:
+    if LOGITS_KEY not in fake:
+        return {}
+    is_mean, _ = inception_score(fake[LOGITS_KEY], splits=cfg.is_splits)
+    return {"gms": geometric_mean_score(fid_from_stats(real, fake), is_mean)}
+
+
 register("ssim", PAIRED, "structural similarity, 0..1 (higher is better)")(ssim)
 register("psnr", PAIRED, f"peak signal-to-noise ratio in dB, capped at {PSNR_CAP_DB:g} "
          "(higher is better)")(psnr)
@@ -139,5 +164,7 @@ __all__ = [
     "DISTRIBUTION", "PAIRED", "METRICS", "Metric", "register", "check_names",
     "compute_distribution", "compute_paired", "InceptionNet", "load_inception",
     "extract_features", "reference_stats", "frechet_distance", "fid_from_stats", "save_stats",
-    "load_stats", "kernel_inception_distance", "ssim", "psnr", "PSNR_CAP_DB",
+    "load_stats", "kernel_inception_distance", "ssim", "psnr", "PSNR_CAP_DB", "LOGITS_KEY",
+    "load_is_network", "class_logits", "inception_score", "geometric_mean_score",
+    "unavailable_reason",
 ]
