@@ -1,5 +1,10 @@
-"""Stage report: reports/index.html, reports/summary.md and reports/figures/ from the metrics,
-loss curves, per-image scores and samples of every variant in params.yaml."""
+"""Stage report: reports/index.html, reports/summary.md, reports/figures/ and
+reports/comparisons.json from the aggregated metrics, loss curves, per-image scores and samples
+of every variant and seed in params.yaml.
+
+comparisons.json holds, for every pair of variants, direction and distribution score, the test
+that decides whether they differ: Welch's t-test over seeds with three or more seeds each, else
+a paired bootstrap CI of the difference over the test images (eval.bootstrap resamples)."""
 
 from __future__ import annotations
 
@@ -7,14 +12,32 @@ from cyclelab.stage import run_stage
 
 
 def main(cfg, args) -> None:  # noqa: D103
-    import json
+    import numpy as np
 
     from cyclelab import config, paths
+    from cyclelab.io import read_json, write_json
+    from cyclelab.metrics import load_stats
+    from cyclelab.report.aggregate import compare_variants
     from cyclelab.report.build import build_report
     from cyclelab.tracking import stage_run
 
     variants = {name: v.description for name, v in cfg.variants.items()}
-    reference = json.loads((paths.REFERENCE / "meta.json").read_text())
+    reference = read_json(paths.REFERENCE / "meta.json", "dvc repro reference")
+    metrics = {v: read_json(paths.METRICS / f"{v}.json", f"dvc repro compare@{v}")
+               for v in variants}
+    features: dict[str, dict[str, list]] = {}
+    for variant in variants:
+        for seed in cfg.study.seeds:
+            file = paths.translated_dir(variant, seed) / "features.npz"
+            if file.is_file():
+                with np.load(file) as data:
+                    for direction in data.files:
+                        features.setdefault(variant, {}).setdefault(direction, []).append(
+                            data[direction])
+    real = {"A_to_B": load_stats(paths.REFERENCE / "B.npz")["features"],
+            "B_to_A": load_stats(paths.REFERENCE / "A.npz")["features"]}
+    comparisons = compare_variants(metrics, features, real, cfg.eval.alpha, cfg.eval.bootstrap,
+                                   cfg.seed)
     study = {
         "dataset": cfg.data.source or cfg.data.dataset,
         "image size": f"{cfg.data.image_size} px ({cfg.data.resize})",
@@ -23,18 +46,26 @@ def main(cfg, args) -> None:  # noqa: D103
                     f"{cfg.model.generator} generator ({cfg.model.n_blocks} blocks, "
                     f"ngf {cfg.model.ngf})",
         "autoencoder pretraining": f"{cfg.ae.epochs} epochs, latent {cfg.ae.latent_dim}",
+        "replicate seeds": ", ".join(map(str, cfg.study.seeds)),
         "test images (A, B)": ", ".join(str(d["n"]) for d in reference["domains"].values()),
+        "uncertainty": f"{cfg.eval.bootstrap} bootstrap resamples; significance level "
+                       f"{cfg.eval.alpha:g}",
         "FID network sha256": reference["weights_sha256"],
     }
-    with stage_run("report", config.flatten({"variants": cfg.variants}),
+    with stage_run("report", config.flatten({"variants": cfg.variants, "study": cfg.study}),
                    description="study report") as run:
-        metrics = build_report(variants, paths.REPORTS, paths.REPORTS / "figures", study)
+        write_json(paths.REPORTS / "comparisons.json", comparisons)
+        build_report(variants, paths.REPORTS, paths.REPORTS / "figures", study,
+                     seeds=cfg.study.seeds, comparisons=comparisons)
         for variant, data in metrics.items():
             for direction in ("A_to_B", "B_to_A"):
                 run.log_metrics({f"{variant}.{direction}.{k}": v
-                                 for k, v in data.get(direction, {}).items()})
-        for name in ("index.html", "summary.md", "figures"):
+                                 for k, v in data.get(direction, {}).items()
+                                 if isinstance(v, int | float) and not isinstance(v, bool)})
+        for name in ("index.html", "summary.md", "comparisons.json", "figures"):
             run.log_artifact(paths.REPORTS / name, "report" if name != "figures" else None)
+    for comparison in comparisons:
+        print(f"report: {comparison['sentence']}")
     print(f"report: {paths.REPORTS / 'index.html'} ({len(metrics)} variants)")
 
 

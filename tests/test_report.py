@@ -1,4 +1,5 @@
-"""The report: a table a person reads, with figures and samples, from what the stages wrote."""
+"""The report: a table a person reads, with CIs, the identity and floor lines, verdicts that
+only claim what the tests support, figures and samples, from what the stages wrote."""
 
 from __future__ import annotations
 
@@ -8,44 +9,66 @@ import numpy as np
 from PIL import Image
 
 from cyclelab.io import write_csv, write_json
-from cyclelab.report.build import best_lines, build_report, metrics_table
+from cyclelab.report.build import build_report, metrics_table, verdict_lines
+
+LINES = {"fid_identity": 200.0, "fid_identity_ci95": [190.0, 210.0], "fid_floor": 50.0,
+         "fid_floor_ci95": [45.0, 55.0], "kid_identity": 0.1, "kid_floor": 0.0}
 
 
-def metrics(fid_ab: float, fid_ba: float) -> dict:
-    return {"A_to_B": {"fid": fid_ab, "kid": 0.1, "ssim": 0.5, "ssim_cycle": 0.9,
-                       "psnr_cycle": 20.0},
-            "B_to_A": {"fid": fid_ba, "kid": 0.2, "ssim": 0.4, "ssim_cycle": 0.8,
-                       "psnr_cycle": 18.0}}
+def metrics(fid_ab: float, fid_ba: float, seeds: int = 1) -> dict:
+    def direction(fid: float, ssim: float) -> dict:
+        return {"fid": fid, "fid_ci95": [fid - 10, fid + 10], "fid_seeds": [fid] * seeds,
+                "fid_std": 0.0, "kid": 0.1, "ssim": ssim, "ssim_seeds": [ssim] * seeds,
+                "ssim_std": 0.01, "ssim_cycle": 0.9, "psnr_cycle": 20.0, **LINES,
+                "worse_than_identity": fid > LINES["fid_identity"]}
+    return {"seeds": list(range(seeds)), "n_seeds": seeds,
+            "A_to_B": direction(fid_ab, 0.5), "B_to_A": direction(fid_ba, 0.4)}
 
 
 def test_report_from_stage_outputs(tmp_path):
     reports = tmp_path / "reports"
-    for variant, (ab, ba) in {"baseline": (300.0, 250.0), "ae_init": (280.0, 260.0)}.items():
+    for variant, (ab, ba) in {"baseline": (300.0, 150.0), "ae_init": (180.0, 160.0)}.items():
         write_json(reports / "metrics" / f"{variant}.json", metrics(ab, ba))
-        write_csv(reports / "plots" / f"train_{variant}.csv",
+        write_csv(reports / "plots" / "train" / variant / "s0.csv",
                   [{"epoch": e, "loss_G": 10.0 / e, "loss_D": 0.5, "loss_cycle_a": 0.3,
                     "loss_cycle_b": 0.4} for e in (1, 2, 3)])
-        write_csv(reports / "eval" / f"{variant}.csv",
+        write_csv(reports / "eval" / variant / "s0.csv",
                   [{"direction": d, "file": f"{i}.png", "ssim": 0.1 * i}
                    for d in ("A_to_B", "B_to_A") for i in range(4)])
-        (reports / "samples" / variant).mkdir(parents=True)
+        (reports / "samples" / variant / "s0").mkdir(parents=True)
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
-            reports / "samples" / variant / "epoch_003.png")
+            reports / "samples" / variant / "s0" / "epoch_003.png")
+    comparison = {"sentence": "FID A→B: no significant difference between baseline and "
+                              "ae_init (test sentence)."}
     build_report({"baseline": "standard init", "ae_init": "AE init"}, reports,
-                 reports / "figures", {"dataset": "digits"})
+                 reports / "figures", {"dataset": "digits"}, seeds=[0],
+                 comparisons=[comparison])
     page = (reports / "index.html").read_text()
-    assert "Lowest FID A→B: ae_init (280.00). Lowest FID B→A: baseline (250.00)." in page
-    assert "<td>baseline</td><td>300.00</td><td>250.00</td>" in page
+    # Mean with its CI, and the flag where a translation is worse than doing nothing.
+    assert "<td>⚠ 300.0 [290.0, 310.0]</td>" in page
+    assert "<td>180.0 [170.0, 190.0]</td>" in page
+    assert "<td>200.0 [190.0, 210.0]</td>" in page  # the identity line
+    assert "<td>50.0 [45.0, 55.0]</td>" in page  # the floor line
+    assert "baseline A→B: FID 300.0 is worse than doing nothing" in page
+    assert "(test sentence)" in page and "Lowest FID" not in page
     assert "<tr><th>dataset</th><td>digits</td></tr>" in page
-    for name in ("fid.png", "losses.png", "ssim.png", "samples_baseline.png"):
+    for name in ("fid.png", "kid.png", "losses.png", "ssim.png", "ssim_sorted.png",
+                 "samples_baseline_s0.png"):
         assert (reports / "figures" / name).stat().st_size > 0
         assert f"figures/{name}" in page
     summary = (reports / "summary.md").read_text()
-    assert "| baseline | 300.00 | 250.00 |" in summary
+    assert "| baseline | 1 | ⚠ 300.0 [290.0, 310.0] |" in summary
 
 
-def test_missing_values_show_a_dash_and_single_variant_has_no_winner():
+def test_missing_values_show_a_dash_and_std_over_seeds():
     header, rows = metrics_table({"v": {"A_to_B": {"fid": 1.0}}})
-    assert rows[0][1] == "1.00" and rows[0][2] == "–"
-    assert best_lines({"v": metrics(1.0, 2.0)}) == []
-    assert json.dumps(header)  # plain strings
+    assert rows[0][2] == "1.0" and json.dumps(header)
+    header, rows = metrics_table({"v": metrics(100.0, 100.0, seeds=3)})
+    ssim = header.index("A→B SSIM ↑")
+    assert rows[0][ssim] == "0.500 ± 0.010"
+    assert [r[0] for r in rows][1:] == ["doing nothing (untranslated source vs target)",
+                                       "floor (real target test vs real target train, same N)"]
+
+
+def test_no_verdict_without_a_test():
+    assert verdict_lines({"v": metrics(100.0, 120.0)}, []) == []

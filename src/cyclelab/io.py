@@ -65,6 +65,20 @@ def write_json(target: str | Path, data: Any) -> None:
     write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def read_json(path: str | Path, fix: str) -> Any:
+    """A JSON file another stage wrote; DataError naming the file and ``fix`` when it is
+    missing or not valid JSON (a corrupt or half-written metrics file is never used)."""
+    from cyclelab.errors import DataError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run `{fix}`") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); run `{fix}`") from None
+
+
 def write_csv(target: str | Path, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` (dicts; columns in first-seen order) to a CSV file atomically."""
     import csv

@@ -9,10 +9,14 @@ SPLITS = ("trainA", "trainB", "testA", "testB")  # the CycleGAN folder layout, e
 RAW = Path("data/raw")
 PREPARED = Path("data/prepared")
 MANIFEST = PREPARED / "manifest.csv"
+# Class labels beside the split folders, raw and prepared (split, domain, file, label).
+LABELS_FILE = "labels.csv"
+CLASSIFIER = Path("data/classifier")  # <domain>/model.pt, meta.json
 REFERENCE = Path("data/reference")
 CHECKPOINTS = Path("data/checkpoints")
 REPORTS = Path("reports")
 METRICS = REPORTS / "metrics"
+SEED_METRICS = REPORTS / "seeds"
 PLOTS = REPORTS / "plots"
 SAMPLES = REPORTS / "samples"
 
@@ -22,14 +26,29 @@ def ae_dir(domain: str) -> Path:
     return Path("data/ae") / domain
 
 
-def model_dir(variant: str) -> Path:
-    """Final generators and discriminators of one variant."""
-    return Path("data/models") / variant
+def run_name(variant: str, seed: int) -> str:
+    """One replicate of a variant: ``<variant>/s<seed>`` (a folder level under each output)."""
+    return f"{variant}/s{seed}"
 
 
-def translated_dir(variant: str) -> Path:
-    """Translated test images of one variant."""
-    return Path("data/translated") / variant
+def model_dir(variant: str, seed: int) -> Path:
+    """Final generators and discriminators of one variant and seed."""
+    return Path("data/models") / run_name(variant, seed)
+
+
+def checkpoint(variant: str, seed: int) -> Path:
+    """The resumable training checkpoint of one variant and seed (DVC ``persist: true``)."""
+    return CHECKPOINTS / variant / f"s{seed}.pt"
+
+
+def translated_dir(variant: str, seed: int) -> Path:
+    """Translated test images (and their Inception features) of one variant and seed."""
+    return Path("data/translated") / run_name(variant, seed)
+
+
+def seed_metrics(variant: str, seed: int) -> Path:
+    """Scores of one variant and seed (DVC metrics); ``METRICS/<variant>.json`` aggregates."""
+    return SEED_METRICS / variant / f"s{seed}.json"
 
 
 def file_digest(*paths: str | Path) -> str:

@@ -8,7 +8,15 @@
 * The first creation of the SQLite store and experiment is serialised with a file lock:
   parallel queue workers on a fresh store otherwise race in MLflow's schema migration.
 * One run per stage execution, tagged with stage, variant, domain, git commit, DVC experiment
-  name and a group id shared by all stages of one pipeline execution.
+  name, a group id shared by all stages of one pipeline execution, and a sweep id shared by the
+  experiments of one sweep (:func:`sweep_id`).
+* A tracking server that does not answer fails the stage within seconds with one line naming
+  it, before any work; ``CYCLELAB_TRACKING_FALLBACK=local`` logs into the repo's ``mlflow.db``
+  instead and says so. MLflow's own HTTP retries are bounded, so a server lost mid-run fails
+  the stage instead of hanging it.
+* No run stays RUNNING forever: SIGTERM/SIGINT end it KILLED (see :mod:`cyclelab.stage`), and a
+  run whose process died without a word (SIGKILL, power loss) is marked KILLED by the next
+  stage that starts on the same host: every run records its host, pid and process start time.
 """
 
 from __future__ import annotations
@@ -18,19 +26,39 @@ import fcntl
 import functools
 import logging
 import os
+import socket
 import subprocess
+import sys
 import tempfile
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from cyclelab.errors import UserError
 
 EXPERIMENT = "cyclelab"
 # MLflow's usage telemetry would try the network at every run; nothing leaves this machine.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Store migrations log at INFO on first use; stage output stays about the stage.
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+# A lost server: at most 3 retries, 1-2-4 s apart, 15 s per request (MLflow: 7 retries with
+# backoff 2 and 120 s timeouts, so a dead server held a stage for many minutes).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 GROUP_TAG = "cyclelab.group"
+SWEEP_TAG = "cyclelab.sweep"
+HOST_TAG, PID_TAG, STARTED_TAG = "cyclelab.host", "cyclelab.pid", "cyclelab.process_start"
+FALLBACK_ENV = "CYCLELAB_TRACKING_FALLBACK"
+PROBE_TIMEOUT_S = 5.0
+_FELL_BACK: set[str] = set()  # servers this process already said it fell back from
+
+
+class TrackingError(UserError):
+    """The tracking store cannot be reached or used."""
 
 
 def repo_root() -> Path:
@@ -45,11 +73,55 @@ def repo_root() -> Path:
     return cwd
 
 
+def local_uri(root: Path | None = None) -> str:
+    """The repo root's own store, ``sqlite:///<repo>/mlflow.db``."""
+    return f"sqlite:///{(root or repo_root()) / 'mlflow.db'}"
+
+
 def tracking_uri(root: Path | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` or the repo root's ``mlflow.db``."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{(root or repo_root()) / 'mlflow.db'}"
+    return local_uri(root)
+
+
+@functools.cache
+def _probe(uri: str) -> str:
+    """'' when the server at ``uri`` answers HTTP within the timeout, else why not."""
+    try:
+        # Any HTTP answer (even 404 from a proxy) means something listens; /health is MLflow's.
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S):
+            return ""
+    except urllib.error.HTTPError:
+        return ""
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return str(reason).splitlines()[0] if str(reason) else type(exc).__name__
+
+
+def check_store(root: Path | None = None) -> tuple[str, bool]:
+    """The store to log into and whether it is the repo's own; TrackingError (one line naming
+    the URI) if ``MLFLOW_TRACKING_URI`` names an http(s) server that does not answer within
+    :data:`PROBE_TIMEOUT_S`, unless ``CYCLELAB_TRACKING_FALLBACK=local`` (then the repo's
+    ``mlflow.db``, said once on stderr). Called by every stage before any work."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        return local_uri(root), True
+    if not uri.startswith(("http://", "https://")):
+        return uri, False
+    why = _probe(uri)
+    if not why:
+        return uri, False
+    if os.environ.get(FALLBACK_ENV, "") == "local":
+        local = local_uri(root)
+        if uri not in _FELL_BACK:
+            _FELL_BACK.add(uri)
+            print(f"tracking: {uri} unreachable ({why}); logging to {local} instead "
+                  f"({FALLBACK_ENV}=local)", file=sys.stderr)
+        return local, True
+    raise TrackingError(f"MLflow tracking server {uri} unreachable ({why}); start it, fix "
+                        f"MLFLOW_TRACKING_URI, or set {FALLBACK_ENV}=local to log into the "
+                        "repo's mlflow.db")
 
 
 def _git_commit(root: Path) -> str:
@@ -83,6 +155,59 @@ def group_id() -> str:
     except Exception:  # process inspection is best effort (containers, permissions)
         pass
     return f"run-{uuid.uuid4().hex[:12]}"
+
+
+def sweep_id() -> str:
+    """The id shared by the experiments of one sweep, or '' outside experiments.
+
+    ``CYCLELAB_SWEEP`` wins (set it for ``dvc queue start`` to name a sweep, or to tell apart
+    two sweeps queued from one commit). Else, for a DVC experiment (``dvc exp run``, queued or
+    not), its baseline commit: the grid ``dvc exp run -S 'a=1,2' -S 'b=3,4' --queue`` queues
+    four experiments on one baseline, and DVC hands each one ``DVC_EXP_BASELINE_REV``. Commit
+    the study before each sweep (the README says so) and a sweep is one baseline commit.
+    """
+    if os.environ.get("CYCLELAB_SWEEP"):
+        return os.environ["CYCLELAB_SWEEP"]
+    baseline = os.environ.get("DVC_EXP_BASELINE_REV", "")
+    return f"exp-{baseline[:7]}" if baseline else ""
+
+
+def _process_identity() -> dict[str, str]:
+    """Host, pid and process start time: enough to tell later whether this process lives."""
+    import psutil
+
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
+            STARTED_TAG: f"{psutil.Process().create_time():.2f}"}
+
+
+def _alive(pid: str, started: str) -> bool:
+    """Whether process ``pid`` on this host is still the one that started at ``started``."""
+    import psutil
+
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.2f}" == started
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def close_orphans(client: Any, experiment_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs started on this host by processes that are gone (SIGKILL,
+    power loss); return their ids. Runs of other hosts are left alone (their pids mean
+    nothing here)."""
+    host = socket.gethostname().replace("'", "")
+    found = client.search_runs(
+        [experiment_id], max_results=1000,
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'")
+    closed = []
+    for run in found:
+        tags = run.data.tags
+        if PID_TAG not in tags or _alive(tags[PID_TAG], tags.get(STARTED_TAG, "")):
+            continue
+        client.set_tag(run.info.run_id, "cyclelab.closed_because",
+                       f"process {tags[PID_TAG]} on {host} was gone (killed)")
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    return closed
 
 
 def _ensure_experiment(mlflow: Any, root: Path, own_store: bool) -> str:
@@ -153,7 +278,7 @@ class StageRun:
 
 @contextlib.contextmanager
 def stage_run(stage: str, params: dict[str, Any], *, variant: str = "", domain: str = "",
-              description: str = "") -> Iterator[StageRun]:
+              seed: int | None = None, description: str = "") -> Iterator[StageRun]:
     """Open the MLflow run of one stage execution, log flattened ``params`` and tags, and
     close it (status FAILED if the stage raises)."""
     import mlflow
@@ -161,29 +286,44 @@ def stage_run(stage: str, params: dict[str, Any], *, variant: str = "", domain: 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     root = repo_root()
-    # Read before set_tracking_uri, which exports MLFLOW_TRACKING_URI itself.
-    own_store = not os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(tracking_uri(root))
+    uri, own_store = check_store(root)
+    mlflow.set_tracking_uri(uri)
     experiment_id = _ensure_experiment(mlflow, root, own_store)
+    client = mlflow.MlflowClient()
+    orphans = close_orphans(client, experiment_id)
+    if orphans:
+        print(f"tracking: marked {len(orphans)} run(s) of killed stages KILLED "
+              f"({', '.join(o[:8] for o in orphans)})", file=sys.stderr)
     name = "@".join(x for x in (stage, variant or domain) if x)
+    if seed is not None:
+        name += f"-{seed}"  # DVC's matrix name: train@<variant>-<seed>
     tags = {
         "stage": stage, "variant": variant, "domain": domain, GROUP_TAG: group_id(),
+        "seed": "" if seed is None else str(seed),
         "git_commit": _git_commit(root), "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
-        "dvc_stage": os.environ.get("DVC_STAGE", name),
-        "mlflow.note.content": description,
+        "dvc_stage": os.environ.get("DVC_STAGE", name), SWEEP_TAG: sweep_id(),
+        "mlflow.note.content": description, **_process_identity(),
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name,
-                          tags={k: v for k, v in tags.items() if v}):
+    mlflow.start_run(experiment_id=experiment_id, run_name=name,
+                     tags={k: v for k, v in tags.items() if v})
+    status = "FAILED"
+    try:
         # MLflow caps a param value at 6000 characters; ours are short scalars.
         mlflow.log_params({k: str(v) for k, v in params.items()})
         yield StageRun(mlflow)
+        status = "FINISHED"
+    except KeyboardInterrupt:  # SIGINT, and SIGTERM (cyclelab.stage turns it into this)
+        status = "KILLED"
+        raise
+    finally:
+        mlflow.end_run(status)
 
 
 def runs(stage: str | None = None) -> Any:
     """The runs of the cyclelab experiment as a DataFrame (for tests and reports)."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_tracking_uri(check_store()[0])
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         import pandas as pd
@@ -193,4 +333,5 @@ def runs(stage: str | None = None) -> Any:
     return mlflow.search_runs([experiment.experiment_id], filter_string=query)
 
 
-__all__ = ["stage_run", "StageRun", "tracking_uri", "repo_root", "group_id", "runs"]
+__all__ = ["stage_run", "StageRun", "TrackingError", "tracking_uri", "local_uri", "check_store",
+           "repo_root", "group_id", "sweep_id", "close_orphans", "runs"]

@@ -3,7 +3,7 @@ epochs draw independent permutations of A and B (the two are unpaired)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +18,15 @@ def image_files(folder: str | Path) -> list[Path]:
     return sorted(Path(folder).glob("*.png"))
 
 
-def load_folder(folder: str | Path, limit: int = 0) -> torch.Tensor:
-    """All PNGs of ``folder`` as a uint8 N x 3 x H x W tensor (the first ``limit`` if > 0)."""
+def load_folder(folder: str | Path, limit: int = 0,
+                indices: Sequence[int] | None = None) -> torch.Tensor:
+    """All PNGs of ``folder`` as a uint8 N x 3 x H x W tensor (the first ``limit`` if > 0, or
+    those at ``indices`` of the sorted file list)."""
     files = image_files(folder)
     if limit > 0:
         files = files[:limit]
+    if indices is not None:
+        files = [files[i] for i in indices]
     if not files:
         raise DataError(f"{folder}: no prepared images; run the prepare stage (dvc repro)")
     arrays = [np.asarray(Image.open(f).convert("RGB")) for f in files]
@@ -49,12 +53,23 @@ class UnpairedBatches:
     An epoch is one pass over the larger domain (or ``max_steps`` batches); the smaller domain
     is cycled through a fresh permutation. The order depends only on ``(seed, epoch)`` so a
     resumed run sees the same batches an uninterrupted one would.
+
+    Augmentation as the official code's ``resize_and_crop``: resize to ``load_size`` (bicubic),
+    a random ``crop_size`` crop per image, then a random horizontal flip when ``flip`` (wrong
+    for digits). 0 keeps the prepared size. ``rank``/``world_size`` shard every global batch
+    of ``batch_size`` images (a distributed run): rank r gets its r-th contiguous slice of the
+    same augmented batch a single process would train on.
     """
 
     def __init__(self, domain_a: torch.Tensor, domain_b: torch.Tensor, batch_size: int,
-                 seed: int, flip: bool = True, max_steps: int = 0) -> None:
+                 seed: int, flip: bool = True, max_steps: int = 0, load_size: int = 0,
+                 crop_size: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} ranks")
         self.a, self.b = domain_a, domain_b
         self.batch_size, self.seed, self.flip, self.max_steps = batch_size, seed, flip, max_steps
+        self.load_size, self.crop_size = load_size, crop_size
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
         steps = max(1, max(len(self.a), len(self.b)) // self.batch_size)
@@ -68,6 +83,17 @@ class UnpairedBatches:
         return torch.cat([torch.randperm(n, generator=gen) for _ in range(reps)])[:total]
 
     def _augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        size = batch.shape[-1]
+        if self.load_size and self.load_size != size:
+            batch = torch.nn.functional.interpolate(
+                batch.float(), size=(self.load_size, self.load_size), mode="bicubic",
+                align_corners=False, antialias=True).round().clamp(0, 255).to(torch.uint8)
+            size = self.load_size
+        if self.crop_size and self.crop_size < size:
+            c = self.crop_size
+            offsets = torch.randint(0, size - c + 1, (len(batch), 2), generator=gen).tolist()
+            batch = torch.stack([img[:, y:y + c, x:x + c] for img, (y, x) in zip(batch, offsets,
+                                                                                   strict=True)])
         if self.flip:
             mask = torch.rand(len(batch), generator=gen) < 0.5
             batch = torch.where(mask[:, None, None, None], batch.flip(-1), batch)
@@ -79,10 +105,13 @@ class UnpairedBatches:
         total = len(self) * self.batch_size
         order_a, order_b = self._order(len(self.a), total, gen), self._order(len(self.b), total,
                                                                               gen)
+        per_rank = self.batch_size // self.world_size
+        shard = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
         for i in range(len(self)):
             idx = slice(i * self.batch_size, (i + 1) * self.batch_size)
-            yield (self._augment(self.a[order_a[idx]], gen),
-                   self._augment(self.b[order_b[idx]], gen))
+            real_a = self._augment(self.a[order_a[idx]], gen)
+            real_b = self._augment(self.b[order_b[idx]], gen)
+            yield real_a[shard], real_b[shard]
 
 
 class SingleBatches(UnpairedBatches):

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from cyclelab.config import EvalConfig
 from cyclelab.data.dataset import to_m11, to_uint8
 from cyclelab.metrics import compute_distribution, compute_paired, extract_features
-from cyclelab.metrics.fid import reference_stats
+from cyclelab.metrics.fid import fid_from_stats, reference_stats
+from cyclelab.metrics.uncertainty import score_with_ci
 from cyclelab.metrics.inception import InceptionNet
 from cyclelab.training.runtime import Runtime
 
@@ -38,23 +40,49 @@ def _hwc(images: torch.Tensor) -> list:
     return [img.permute(1, 2, 0).numpy() for img in images]
 
 
+def distribution_scores(fake_features: np.ndarray, real: dict[str, Any], cfg: EvalConfig,
+                        seed: int = 0, weights_sha256: str = "") -> dict[str, Any]:
+    """FID/KID (those of ``cfg.metrics``) of translated features against real statistics.
+
+    ``real``: :func:`reference_stats` of the real target set (with its features). Keys: ``fid``,
+    ``kid``, ``kid_subset_std`` (over KID subsets) and, when ``cfg.bootstrap`` > 0, ``fid_ci95`` /
+    ``kid_ci95`` (bootstrap over both image sets, :mod:`.uncertainty`).
+    """
+    scores: dict[str, Any] = compute_distribution(
+        cfg.metrics, real, reference_stats(fake_features, weights_sha256), cfg, seed=seed)
+    if "kid_mean" in scores:
+        # The std over KID subsets; "kid_std" is kept for the std over seeds (compare stage).
+        scores["kid"], scores["kid_subset_std"] = scores.pop("kid_mean"), scores.pop("kid_std")
+    if cfg.bootstrap and ("fid" in scores or "kid" in scores):
+        ci = score_with_ci(fake_features, real["features"], cfg.bootstrap, seed,
+                           kid_point=scores.get("kid"))
+        scores.update({f"{k}_ci95": ci[f"{k}_ci95"] for k in ("fid", "kid") if k in scores})
+    return scores
+
+
 def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
                     target_reference: dict[str, Any], inception: InceptionNet, cfg: EvalConfig,
-                    seed: int = 0) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Headline scores of one direction and the per-image values behind them.
+                    seed: int = 0, source_reference: dict[str, Any] | None = None,
+                    ) -> tuple[dict[str, Any], dict[str, list[float]], np.ndarray | None]:
+    """Headline scores of one direction, the per-image values behind them, and the Inception
+    features of the translations (None when no distribution metric is asked for).
 
     ``target_reference``: statistics of the real test images of the target domain.
-    Keys: ``fid``, ``kid``, ``kid_std``, ``<paired>`` (real vs translated), ``<paired>_cycle``
+    ``source_reference``: those of the source domain; with ``cfg.fid_cycle`` the
+    reconstructions are scored against them (``fid_rec``, seeds/000's second FID pair).
+    Keys: see :func:`distribution_scores`, ``<paired>`` (real vs translated), ``<paired>_cycle``
     (real vs reconstruction), ``n_images``.
     """
-    scores: dict[str, float] = {}
+    scores: dict[str, Any] = {}
+    features = None
     if any(name in ("fid", "kid") for name in cfg.metrics):
         features = extract_features(inception, fake, batch_size=cfg.batch_size)
-        scores.update(compute_distribution(cfg.metrics, target_reference,
-                                           reference_stats(features, inception.sha256),
-                                           cfg, seed=seed))
-    if "kid_mean" in scores:
-        scores["kid"] = scores.pop("kid_mean")
+        scores.update(distribution_scores(features, target_reference, cfg, seed,
+                                          inception.sha256))
+        if cfg.fid_cycle and source_reference is not None:
+            rec_features = extract_features(inception, rec, batch_size=cfg.batch_size)
+            scores["fid_rec"] = fid_from_stats(source_reference,
+                                               reference_stats(rec_features, inception.sha256))
     real_hwc = _hwc(real)
     per_image: dict[str, list[float]] = {}
     for suffix, other in (("", fake), ("_cycle", rec)):
@@ -62,4 +90,4 @@ def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
             per_image[f"{name}{suffix}"] = [float(v) for v in values]
             scores[f"{name}{suffix}"] = float(values.mean())
     scores["n_images"] = len(real)
-    return scores, per_image
+    return scores, per_image, features

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
@@ -21,8 +22,13 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from cyclelab.io import atomic_dir, write_text  # noqa: E402
 
 DIRECTIONS = (("A_to_B", "A→B"), ("B_to_A", "B→A"))
-COLUMNS = (("fid", "FID ↓", "{:.2f}"), ("kid", "KID ↓", "{:.4f}"), ("ssim", "SSIM ↑", "{:.3f}"),
-           ("ssim_cycle", "cycle SSIM ↑", "{:.3f}"), ("psnr_cycle", "cycle PSNR ↑", "{:.2f}"))
+# (key, label, format, lower is better)
+DISTRIBUTION_COLUMNS = (("fid", "FID ↓", "{:.1f}"), ("kid", "KID ↓", "{:.4f}"))
+PAIRED_COLUMNS = (("ssim", "SSIM ↑", "{:.3f}"), ("ssim_cycle", "cycle SSIM ↑", "{:.3f}"),
+                  ("psnr_cycle", "cycle PSNR ↑", "{:.2f}"),
+                  ("label_accuracy", "label acc. ↑", "{:.3f}"))
+LINES = (("identity", "doing nothing (untranslated source vs target)"),
+         ("floor", "floor (real target test vs real target train, same N)"))
 
 
 def read_csv(path: Path) -> list[dict[str, float | str]]:
@@ -49,17 +55,54 @@ def _fmt(value: Any, pattern: str) -> str:
     return pattern.format(value)
 
 
+def _with_ci(value: Any, ci: Any, pattern: str) -> str:
+    text = _fmt(value, pattern)
+    if isinstance(ci, list) and len(ci) == 2 and text != "–":
+        text += f" [{_fmt(ci[0], pattern)}, {_fmt(ci[1], pattern)}]"
+    return text
+
+
+def _with_std(scores: dict, key: str, pattern: str) -> str:
+    text = _fmt(scores.get(key), pattern)
+    std = scores.get(f"{key}_std")
+    if scores.get(f"{key}_seeds") and len(scores[f"{key}_seeds"]) > 1 and text != "–":
+        text += f" ± {_fmt(std, pattern)}"
+    return text
+
+
 def metrics_table(metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (one per variant) of the headline metrics, both directions."""
-    header = ["variant"] + [f"{label} {name}" for _, name, _ in COLUMNS for _, label in DIRECTIONS]
+    """Header and rows: one per variant (mean with 95 % CI, ± std over seeds for paired
+    scores; ⚠ where a translation scores worse than doing nothing), then the identity and
+    floor lines, per direction."""
+    header = ["variant", "seeds"]
+    for _, label in DIRECTIONS:
+        header += [f"{label} {name}" for _, name, _ in DISTRIBUTION_COLUMNS + PAIRED_COLUMNS]
     rows = []
     for variant, data in metrics.items():
-        row = [variant]
-        for key, _, pattern in COLUMNS:
-            for direction, _ in DIRECTIONS:
-                row.append(_fmt(data.get(direction, {}).get(key), pattern))
+        row = [variant, str(data.get("n_seeds", 1))]
+        for direction, _ in DIRECTIONS:
+            scores = data.get(direction, {})
+            for key, _, pattern in DISTRIBUTION_COLUMNS:
+                cell = _with_ci(scores.get(key), scores.get(f"{key}_ci95"), pattern)
+                if key == "fid" and scores.get("worse_than_identity"):
+                    cell = "⚠ " + cell
+                row.append(cell)
+            row += [_with_std(scores, key, pattern) for key, _, pattern in PAIRED_COLUMNS]
         rows.append(row)
-    return header, rows
+    first = next(iter(metrics.values()), {})
+    for line, label in LINES:
+        row = [label, "–"]
+        for direction, _ in DIRECTIONS:
+            scores = first.get(direction, {})
+            for key, _, pattern in DISTRIBUTION_COLUMNS:
+                row.append(_with_ci(scores.get(f"{key}_{line}"),
+                                    scores.get(f"{key}_{line}_ci95"), pattern))
+            row += ["–"] * len(PAIRED_COLUMNS)
+        rows.append(row)
+    # Columns no variant has (e.g. label accuracy without labels) are dropped.
+    keep = [i for i in range(len(header)) if any(r[i] != "–" for r in rows[:len(metrics)])
+            or i < 2]
+    return [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:  # noqa: D103
@@ -97,28 +140,41 @@ def plot_losses(histories: dict[str, list[dict]], path: Path) -> Path | None:
     return path
 
 
-def plot_fid(metrics: dict[str, dict], path: Path) -> Path | None:
-    """FID of every variant in both directions (bars)."""
-    if not metrics:
+def plot_distribution(metrics: dict[str, dict], key: str, label: str,
+                      path: Path) -> Path | None:
+    """``key`` (fid or kid) of every variant per direction: bars with 95 % CI error bars, and
+    the identity (doing nothing) and floor (real vs real) lines."""
+    if not any(key in m.get(d, {}) for m in metrics.values() for d, _ in DIRECTIONS):
         return None
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(metrics), 3.2))
-    width = 0.38
-    for i, (direction, label) in enumerate(DIRECTIONS):
-        values = [m.get(direction, {}).get("fid", float("nan")) for m in metrics.values()]
-        xs = [j + (i - 0.5) * width for j in range(len(metrics))]
-        ax.bar(xs, values, width, label=label)
-    ax.set_xticks(range(len(metrics)), list(metrics))
-    ax.set_ylabel("FID (lower is better)")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(2.5 + 2.4 * len(metrics), 3.4), sharey=True)
+    for ax, (direction, title) in zip(axes, DIRECTIONS, strict=True):
+        scores = [m.get(direction, {}) for m in metrics.values()]
+        values = [s.get(key, float("nan")) for s in scores]
+        errors = [[0.0, 0.0] if not isinstance(s.get(f"{key}_ci95"), list) else
+                  [v - s[f"{key}_ci95"][0], s[f"{key}_ci95"][1] - v]
+                  for s, v in zip(scores, values, strict=True)]
+        ax.bar(range(len(values)), values, 0.6, yerr=np.array(errors).T, capsize=4,
+               color="#4c72b0")
+        first = scores[0] if scores else {}
+        for line, style in (("identity", "--"), ("floor", ":")):
+            if isinstance(first.get(f"{key}_{line}"), int | float):
+                ax.axhline(first[f"{key}_{line}"], ls=style, color="#c44e52" if
+                           line == "identity" else "#55a868", label=line)
+        ax.set_xticks(range(len(values)), list(metrics))
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(f"{label} (lower is better)")
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def plot_ssim(per_image: dict[str, list[dict]], path: Path) -> Path | None:
-    """Box plots of per-image SSIM(real, translated) by variant and direction (seeds/000)."""
+def plot_ssim(per_image: dict[str, list[dict]], box_path: Path,
+              line_path: Path) -> tuple[Path | None, Path | None]:
+    """Per-image SSIM(real, translated) by variant and direction (seeds/000 Figs. 2–9): box
+    plots, and lines of the per-image values sorted from best to worst (all seeds pooled)."""
     data, labels = [], []
     for variant, rows in per_image.items():
         for direction, label in DIRECTIONS:
@@ -126,66 +182,92 @@ def plot_ssim(per_image: dict[str, list[dict]], path: Path) -> Path | None:
                       and isinstance(r.get("ssim"), float)]
             if values:
                 data.append(values)
-                labels.append(f"{variant}\n{label}")
+                labels.append((variant, direction, label))
     if not data:
-        return None
+        return None, None
     fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(data), 3.2))
     ax.boxplot(data)
-    ax.set_xticks(range(1, len(labels) + 1), labels)
+    ax.set_xticks(range(1, len(labels) + 1), [f"{v}\n{lab}" for v, _, lab in labels])
     ax.set_ylabel("SSIM(real, translated)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(box_path, dpi=100)
     plt.close(fig)
-    return path
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    for ax, (direction, title) in zip(axes, DIRECTIONS, strict=True):
+        for values, (variant, d, _) in zip(data, labels, strict=True):
+            if d == direction:
+                ax.plot(sorted(values, reverse=True), label=variant)
+        ax.set_title(title)
+        ax.set_xlabel("test images, best first")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("SSIM(real, translated)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(line_path, dpi=100)
+    plt.close(fig)
+    return box_path, line_path
 
 
 def last_sample(samples_dir: Path) -> Path | None:
-    """The sample grid of the last epoch of a variant."""
+    """The sample grid of the last epoch of one run."""
     grids = sorted(samples_dir.glob("epoch_*.png"))
     return grids[-1] if grids else None
 
 
-def best_lines(metrics: dict[str, dict]) -> list[str]:
-    """One sentence per direction naming the variant with the lowest FID."""
+def verdict_lines(metrics: dict[str, dict], comparisons: list[dict]) -> list[str]:
+    """What a reader may conclude: translations worse than doing nothing, and for each pair
+    of variants and direction whether they differ (only where the test says so)."""
     lines = []
-    for direction, label in DIRECTIONS:
-        scored = [(m[direction]["fid"], v) for v, m in metrics.items()
-                  if isinstance(m.get(direction, {}).get("fid"), int | float)]
-        if len(scored) > 1:
-            fid, variant = min(scored)
-            lines.append(f"Lowest FID {label}: {variant} ({fid:.2f}).")
+    for variant, data in metrics.items():
+        for direction, label in DIRECTIONS:
+            scores = data.get(direction, {})
+            if scores.get("worse_than_identity"):
+                lines.append(f"⚠ {variant} {label}: FID {scores['fid']:.1f} is worse than doing "
+                             f"nothing ({scores['fid_identity']:.1f} for the untranslated "
+                             "images).")
+    lines += [c["sentence"] for c in comparisons]
     return lines
 
 
 def build_report(variants: dict[str, str], reports: Path, figures: Path,
-                 study: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``figures/``, ``summary.md`` and ``index.html`` under ``reports`` from the metrics,
-    plots, per-image CSVs and samples the other stages wrote. ``variants`` maps names to their
-    descriptions; ``study`` holds facts shown at the top (dataset, image size, epochs, ...).
+                 study: dict[str, Any] | None = None, seeds: list[int] | None = None,
+                 comparisons: list[dict] | None = None) -> dict[str, Any]:
+    """Write ``figures/``, ``summary.md`` and ``index.html`` under ``reports`` from the
+    aggregated metrics (``metrics/<variant>.json``), per-seed plots, per-image CSVs and samples
+    the other stages wrote. ``variants`` maps names to their descriptions; ``study`` holds facts
+    shown at the top; ``comparisons`` the significance tests (:mod:`.aggregate`).
     Returns the metrics gathered."""
-    study = study or {}
+    study, seeds, comparisons = study or {}, seeds or [0], comparisons or []
     metrics = {}
     for variant in variants:
         path = reports / "metrics" / f"{variant}.json"
         if path.exists():
             metrics[variant] = json.loads(path.read_text())
-    histories = {v: read_csv(reports / "plots" / f"train_{v}.csv") for v in variants}
-    per_image = {v: read_csv(reports / "eval" / f"{v}.csv") for v in variants}
+    runs = {f"{v}/s{s}" if len(seeds) > 1 else v: f"{v}/s{s}" for v in variants for s in seeds}
+    histories = {name: read_csv(reports / "plots" / "train" / f"{run}.csv")
+                 for name, run in runs.items()}
+    per_image = {v: [row for s in seeds for row in read_csv(reports / "eval" / v / f"s{s}.csv")]
+                 for v in variants}
     header, rows = metrics_table(metrics)
+    verdicts = verdict_lines(metrics, comparisons)
 
     with atomic_dir(figures) as tmp:
+        ssim_box, ssim_lines = plot_ssim(per_image, tmp / "ssim.png", tmp / "ssim_sorted.png")
         made = {
+            "fid": plot_distribution(metrics, "fid", "FID", tmp / "fid.png"),
+            "kid": plot_distribution(metrics, "kid", "KID", tmp / "kid.png"),
             "losses": plot_losses(histories, tmp / "losses.png"),
-            "fid": plot_fid(metrics, tmp / "fid.png"),
-            "ssim": plot_ssim(per_image, tmp / "ssim.png"),
+            "ssim": ssim_box,
+            "ssim_sorted": ssim_lines,
         }
         samples = {}
-        for variant in variants:
-            grid = last_sample(reports / "samples" / variant)
+        for name, run in runs.items():
+            grid = last_sample(reports / "samples" / run)
             if grid is not None:
-                shutil.copyfile(grid, tmp / f"samples_{variant}.png")
-                samples[variant] = f"samples_{variant}.png"
+                file = f"samples_{run.replace('/', '_')}.png"
+                shutil.copyfile(grid, tmp / file)
+                samples[name] = file
         for domain in ("A", "B"):
             ae = reports / "samples" / f"ae_{domain}.png"
             if ae.exists():
@@ -193,48 +275,60 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
                 samples[f"autoencoder {domain}"] = f"ae_{domain}.png"
     rel = os.path.relpath(figures, reports)
     figures_made = {k: f"{rel}/{v.name}" for k, v in made.items() if v is not None}
+    titles = (("fid", "FID by variant (95 % CI; dashed: doing nothing, dotted: floor)"),
+              ("kid", "KID by variant (95 % CI; dashed: doing nothing, dotted: floor)"),
+              ("losses", "Losses per epoch"), ("ssim", "SSIM per test image"),
+              ("ssim_sorted", "SSIM per test image, sorted"))
+    how_to_read = (
+        "FID/KID compare translated images with the real test images of the target domain "
+        "(Inception features, lower is better); brackets hold the 95 % CI (bootstrap over test "
+        "images with one seed, t-interval over seeds with several). Read them against the two "
+        "lines below the variants: *doing nothing* scores the untranslated source images, and a "
+        "translation above it (⚠) is worse than no translation; the *floor* scores real images "
+        "against real images at the same sample size, the best any translation can reach at "
+        "this N. SSIM compares each image with its translation (structure kept); cycle "
+        "SSIM/PSNR with its reconstruction after a round trip; ± is the std over seeds. A "
+        "difference between variants is claimed only where the test below finds one.")
 
-    md = ["# cyclelab study report", "",
-          "Translation quality on the test split of each domain. FID/KID compare translated "
-          "images with the real images of the target domain (Inception features, lower is "
-          "better); SSIM compares each image with its translation (structure kept) and, for "
-          "cycle SSIM/PSNR, with its reconstruction after a round trip.", "",
-          markdown_table(header, rows), "", *best_lines(metrics), "",
-          *[f"- {k}: {v}" for k, v in study.items()], ""]
-    for key, title in (("fid", "FID"), ("losses", "Losses"), ("ssim", "SSIM per image")):
+    md = ["# cyclelab study report", "", how_to_read, "",
+          markdown_table(header, rows), "", "## What the data supports", "",
+          *[f"- {line}" for line in verdicts or ["Only one variant: nothing to compare."]], "",
+          "## Study", "", *[f"- {k}: {v}" for k, v in study.items()], ""]
+    for key, title in titles:
         if key in figures_made:
             md += [f"## {title}", "", f"![{title}]({figures_made[key]})", ""]
-    md += ["## Samples", "", "Rows: real A, A→B, A→B→A, real B, B→A, B→A→B.", ""]
+    md += ["## Samples", "", "Last epoch of each run; rows are labelled on the image.", ""]
     for name, file in samples.items():
         md += [f"### {name}", "", f"![{name}]({rel}/{file})", ""]
     write_text(reports / "summary.md", "\n".join(md))
 
     described = "".join(f"<li><b>{html.escape(v)}</b>: {html.escape(d)}</li>"
                         for v, d in variants.items())
-    figs = "".join(f'<h2>{html.escape(t)}</h2><img src="{figures_made[k]}" alt="{t}">'
-                   for k, t in (("fid", "FID by variant"), ("losses", "Losses per epoch"),
-                                ("ssim", "SSIM per test image")) if k in figures_made)
+    figs = "".join(f'<h2>{html.escape(t)}</h2><img src="{figures_made[k]}" alt="{html.escape(t)}">'
+                   for k, t in titles if k in figures_made)
     grids = "".join(f'<figure><figcaption>{html.escape(n)}</figcaption>'
                     f'<img class="px" src="{rel}/{f}" alt="{html.escape(n)}"></figure>'
                     for n, f in samples.items())
     facts = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                     for k, v in study.items())
+    verdict_html = "".join(f"<li>{html.escape(x)}</li>" for x in verdicts) or \
+        "<li>Only one variant: nothing to compare.</li>"
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>cyclelab report</title><style>
-body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}}
+body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1400px;color:#222}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .6rem;
 text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%}}
-img.px{{image-rendering:pixelated;width:520px}}figure{{display:inline-block;margin:.5rem}}
+img.px{{image-rendering:pixelated;max-width:640px}}figure{{display:inline-block;margin:.5rem}}
 </style></head><body>
 <h1>cyclelab study report</h1>
-<p>{" ".join(html.escape(x) for x in best_lines(metrics))}</p>
+<h2>What the data supports</h2><ul>{verdict_html}</ul>
 <p>Variants:</p><ul>{described}</ul>
 <h2>Metrics (test split)</h2>{html_table(header, rows)}
+<p>{html.escape(how_to_read)}</p>
 <h2>Study</h2><table>{facts}</table>
-<p>FID/KID: translated vs real images of the target domain (lower is better). SSIM: each test
-image vs its translation; cycle SSIM/PSNR: vs its reconstruction. Per-run details:
-<code>mlflow ui</code> in the repository root; experiments: <code>dvc exp show</code>.</p>
-{figs}<h2>Samples</h2><p>Rows: real A, A→B, A→B→A, real B, B→A, B→A→B.</p>{grids}
+<p>Per-run details: <code>mlflow ui</code> in the repository root; experiments:
+<code>dvc exp show</code>.</p>
+{figs}<h2>Samples</h2><p>Last epoch of each run; rows are labelled on the image.</p>{grids}
 </body></html>
 """
     write_text(reports / "index.html", page)
