@@ -1,0 +1,82 @@
+"""Exported generators (ONNX, TorchScript) compute what the PyTorch generator computes."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from cyclelab import inference
+from cyclelab.config import ModelConfig
+from cyclelab.errors import DataError
+from cyclelab.models import build_generator
+from cyclelab.models.init import load_weights
+
+SIZE = 32
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def generator():
+    torch.manual_seed(0)
+    net = build_generator(ModelConfig(ngf=4, n_blocks=1)).eval()
+    with torch.no_grad():  # away from the N(0, 0.02) init, so outputs are not all near 0
+        for param in net.parameters():
+            param.mul_(20.0)
+    return net
+
+
+@pytest.fixture(scope="module")
+def images_m11():
+    # A batch size other than the export example's 1: the batch dimension must stay dynamic.
+    return torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def _expected(net, images_m11) -> np.ndarray:
+    with torch.no_grad():
+        out = net(images_m11).numpy()
+    assert out.std() > 0.05  # a meaningful comparison, not tanh(0) everywhere
+    return out
+
+
+def test_onnx_runtime_matches_pytorch(generator, images_m11, tmp_path):
+    path = inference.export(generator, "onnx", tmp_path / "g.onnx", SIZE)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == [inference.INPUT_NAME]
+    (got,) = session.run(None, {inference.INPUT_NAME: images_m11.numpy()})
+    assert got.shape == (3, 3, SIZE, SIZE)
+    assert np.abs(got - _expected(generator, images_m11)).max() < TOLERANCE
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_torchscript_matches_pytorch(generator, images_m11, tmp_path):
+    path = inference.export(generator, "torchscript", tmp_path / "g.pt", SIZE)
+    loaded = torch.jit.load(str(path))
+    with torch.no_grad():
+        got = loaded(images_m11).numpy()
+    assert np.abs(got - _expected(generator, images_m11)).max() < TOLERANCE
+
+
+def test_export_refuses_a_folder_and_leaves_no_partial_file(generator, tmp_path):
+    with pytest.raises(DataError, match="is a folder"):
+        inference.export(generator, "torchscript", tmp_path, SIZE)
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Payload:
+    """Anything that is not a tensor: unpickling it would run arbitrary code in general."""
+
+
+def test_weights_load_with_weights_only(tmp_path, generator):
+    path = tmp_path / "G_ab.pt"
+    torch.save(generator.state_dict(), path)
+    net = load_weights(build_generator(ModelConfig(ngf=4, n_blocks=1)), path, "train@x")
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, generator.state_dict()[key])
+    state = dict(generator.state_dict(), extra=_Payload())
+    torch.save(state, path)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        load_weights(build_generator(ModelConfig(ngf=4, n_blocks=1)), path, "train@x")
