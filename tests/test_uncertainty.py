@@ -45,7 +45,8 @@ def test_percentile_bootstrap_covers_a_known_mean():
     hits, trials = 0, 200
     for trial in range(trials):
         sample = rng.normal(1.0, 1.0, 60)
-        stat = (lambda c, s=sample: float(c @ s / c.sum()))
+        def stat(c, s=sample):
+            return (float(c @ s / c.sum()))
         lo, hi = recentred_interval(sample.mean(), bootstrap(stat, [60], 200, trial))
         hits += lo <= 1.0 <= hi
     assert 0.88 <= hits / trials <= 0.99
@@ -59,7 +60,8 @@ def test_ci_contains_the_estimate_and_narrows_with_more_images():
         for key in ("fid", "kid"):
             lo, hi = scores[f"{key}_ci95"]
             assert lo <= scores[key] <= hi
-    width = (lambda s: s["fid_ci95"][1] - s["fid_ci95"][0])
+    def width(s):
+        return (s["fid_ci95"][1] - s["fid_ci95"][0])
     assert width(large) < width(small)
     assert score_with_ci(features(rng, 5), features(rng, 5), 0, 0).keys() == {"fid", "kid"}
 
