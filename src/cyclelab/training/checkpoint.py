@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from cyclelab.errors import UserError
 from cyclelab.io import atomic_path
+
+
+class CheckpointError(UserError):
+    """A checkpoint that matches the params but not the networks: reported, never half-loaded."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -44,7 +49,42 @@ def load_if_matching(path: str | Path, fingerprint: str) -> tuple[dict | None, s
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a truncated or foreign file is not worth dying for
         return None, f"checkpoint {path} unreadable ({type(exc).__name__}): starting fresh"
+    if not isinstance(state, dict) or not {"fingerprint", "epoch", "nets"} <= set(state):
+        return None, f"checkpoint {path} is not a training checkpoint: starting fresh"
     if state.get("fingerprint") != fingerprint:
         return None, (f"checkpoint {path} was made with other params "
                       f"({state.get('fingerprint')} != {fingerprint}): starting fresh")
     return state, f"resuming from {path} after epoch {state['epoch'] + 1}"
+
+
+def incompatibilities(state: dict, nets: dict, optimizers: dict, schedulers: dict) -> list[str]:
+    """Why ``state`` cannot be loaded into these nets/optimisers (empty when it can): checked
+    before anything is loaded, so a mismatch never leaves a half-loaded model."""
+    problems = []
+    for part, objects in (("nets", nets), ("optimizers", optimizers),
+                          ("schedulers", schedulers)):
+        missing = sorted(set(objects) - set(state.get(part, {})))
+        if missing:
+            problems.append(f"no {part} entry {missing[0]!r}")
+    for name, net in nets.items():
+        saved = state.get("nets", {}).get(name)
+        if saved is None:
+            continue
+        own = net.state_dict()
+        for key in sorted(set(own) | set(saved)):
+            if key not in saved or key not in own:
+                problems.append(f"{name}: {'missing' if key not in saved else 'unexpected'} "
+                                f"weight {key}")
+                break
+            if tuple(own[key].shape) != tuple(saved[key].shape):
+                problems.append(f"{name}.{key}: shape {tuple(saved[key].shape)} in the file, "
+                                f"{tuple(own[key].shape)} here")
+                break
+    for name, opt in optimizers.items():
+        saved = state.get("optimizers", {}).get(name)
+        if saved is None:
+            continue
+        sizes = [len(g["params"]) for g in saved.get("param_groups", [])]
+        if sizes != [len(g["params"]) for g in opt.param_groups]:
+            problems.append(f"optimizer {name}: parameter groups {sizes} in the file")
+    return problems

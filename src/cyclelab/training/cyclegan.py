@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 
-from cyclelab.losses import GAN_LOSSES, cycle_loss, identity_loss
-from cyclelab.training.pool import ImagePool
+from cyclelab.losses import (
+    GAN_LOSSES,
+    colour_consistency_loss,
+    cycle_loss,
+    edge_consistency_loss,
+    feature_matching_loss,
+    gradient_penalty,
+    identity_loss,
+    identity_weight,
+)
+from cyclelab.training.pool import build_pool
 from cyclelab.training.runtime import Runtime
 
 
@@ -18,6 +28,15 @@ def set_requires_grad(nets: list[torch.nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * net`` for parameters; buffers are copied."""
+    for e, p in zip(ema.parameters(), net.parameters(), strict=True):
+        e.lerp_(p.detach(), 1.0 - decay)
+    for e, b in zip(ema.buffers(), net.buffers(), strict=True):
+        e.copy_(b)
+
+
 class CycleGAN:
     """``G_ab: A -> B``, ``G_ba: B -> A``, ``D_a`` judges A, ``D_b`` judges B."""
 
@@ -26,6 +45,11 @@ class CycleGAN:
         self.G_ab, self.G_ba = runtime.prepare(G_ab), runtime.prepare(G_ba)
         self.D_a, self.D_b = runtime.prepare(D_a), runtime.prepare(D_b)
         self.nets = {"G_ab": self.G_ab, "G_ba": self.G_ba, "D_a": self.D_a, "D_b": self.D_b}
+        if train_cfg.ema > 0:
+            # EMA copies of the generators (not optimised; saved and resumed with the nets).
+            self.G_ab_ema, self.G_ba_ema = copy.deepcopy(self.G_ab), copy.deepcopy(self.G_ba)
+            set_requires_grad([self.G_ab_ema, self.G_ba_ema], False)
+            self.nets.update(G_ab_ema=self.G_ab_ema, G_ba_ema=self.G_ba_ema)
         betas = (train_cfg.beta1, train_cfg.beta2)
         self.optimizers = {
             "G": torch.optim.Adam([*self.G_ab.parameters(), *self.G_ba.parameters()],
@@ -34,15 +58,64 @@ class CycleGAN:
                                   lr=train_cfg.lr_d, betas=betas),
         }
         self.gan = GAN_LOSSES[train_cfg.gan_loss]
-        self.pool_a = ImagePool(train_cfg.pool_size, seed=seed + 1)
-        self.pool_b = ImagePool(train_cfg.pool_size, seed=seed + 2)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.cuda)
+        self.lambda_idt = identity_weight(train_cfg.lambda_cycle, train_cfg.lambda_identity,
+                                          train_cfg.identity_weight)
+        self.pool_a = build_pool(train_cfg, seed=seed + 1)
+        self.pool_b = build_pool(train_cfg, seed=seed + 2)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.needs_scaler)
+        # Set by a distributed run: averages gradients over ranks before each optimiser step.
+        self.sync_grads = None
+
+    def judge(self, D: torch.nn.Module, images: torch.Tensor) -> Any:
+        """D's prediction as the GAN loss reads it: patch logits, or both heads (relativistic)."""
+        return D.forward_all(images) if self.gan.needs_global else D(images)
+
+    @staticmethod
+    def _patch(pred: Any) -> torch.Tensor:
+        return pred["patch"] if isinstance(pred, dict) else pred
+
+    def _features(self, D: torch.nn.Module, pred: Any, images: torch.Tensor) -> list:
+        return pred["features"] if isinstance(pred, dict) else D.features(images)
+
+    def _generator_terms(self, D, real_target, real_source, fake) -> dict[str, torch.Tensor]:
+        """Adversarial and feature-matching terms of one generator (``fake`` in D's domain)."""
+        cfg = self.cfg
+        pred_fake = self.judge(D, fake)
+        pred_real = None
+        if self.gan.needs_real_for_generator or cfg.lambda_fm > 0:
+            pred_real = self.judge(D, real_target)
+        terms = {"gan": self.gan.generator(pred_fake, pred_real)}
+        if cfg.lambda_fm > 0:
+            # Seeds/004 L_feat: D's activations on fakes vs on real target images.
+            terms["fm"] = feature_matching_loss(self._features(D, pred_fake, fake),
+                                                self._features(D, pred_real, real_target))
+        if cfg.lambda_edge > 0:
+            terms["edge"] = edge_consistency_loss(real_source, fake)
+        if cfg.lambda_color > 0:
+            terms["color"] = colour_consistency_loss(real_source, fake)
+        return terms
+
+    def _discriminator_terms(self, D, real, fake) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        pred_real, pred_fake = self.judge(D, real), self.judge(D, fake)
+        loss = self.gan.discriminator(pred_real, pred_fake)
+        gp = torch.zeros((), device=real.device)
+        if self.cfg.lambda_gp > 0:
+            # Seeds/001 v2, seeds/004: (||grad D(x_hat)|| - 1)^2 between real and fake images.
+            n = min(len(real), len(fake))
+            gp = gradient_penalty(D, real[:n], fake[:n])
+        return loss, gp, self.gan.accuracy(pred_real, pred_fake)
+
+    def _optimise(self, name: str, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss).backward()
+        if self.sync_grads is not None:
+            self.sync_grads(self.optimizers[name])
+        self.scaler.step(self.optimizers[name])
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
         """One CycleGAN update (Zhu et al. 2017, Alg. of the official code)."""
         real_a, real_b = (self.runtime.tensor(t) for t in batch)
         cfg = self.cfg
-        lambda_idt = cfg.lambda_cycle * cfg.lambda_identity
+        zero = torch.zeros((), device=real_a.device)
 
         # 1. Generators, with both discriminators frozen.
         set_requires_grad([self.D_a, self.D_b], False)
@@ -52,23 +125,30 @@ class CycleGAN:
             rec_a = self.G_ba(fake_b)
             fake_a = self.G_ba(real_b)
             rec_b = self.G_ab(fake_a)
-            # Adversarial: D_b should call G_ab's output real (eq. 1), and D_a likewise.
-            loss_gan_ab = self.gan.generator(self.D_b(fake_b))
-            loss_gan_ba = self.gan.generator(self.D_a(fake_a))
+            # Adversarial: D_b should call G_ab's output real (eq. 1), and D_a likewise; plus
+            # the extras of seeds/004 (feature matching, edge and colour consistency).
+            terms_ab = self._generator_terms(self.D_b, real_b, real_a, fake_b)
+            terms_ba = self._generator_terms(self.D_a, real_a, real_b, fake_a)
             # Cycle consistency ||G_ba(G_ab(a)) - a||_1 + ||G_ab(G_ba(b)) - b||_1 (eq. 2).
             loss_cycle_a = cycle_loss(real_a, rec_a)
             loss_cycle_b = cycle_loss(real_b, rec_b)
             # Identity ||G_ab(b) - b||_1 + ||G_ba(a) - a||_1 (sec. 5.2), skipped when weight 0.
-            if lambda_idt > 0:
+            if self.lambda_idt > 0:
                 loss_idt_b = identity_loss(real_b, self.G_ab(real_b))
                 loss_idt_a = identity_loss(real_a, self.G_ba(real_a))
             else:
-                loss_idt_a = loss_idt_b = torch.zeros((), device=real_a.device)
-            loss_G = (loss_gan_ab + loss_gan_ba
+                loss_idt_a = loss_idt_b = zero
+            extras = {key: terms_ab.get(key, zero) + terms_ba.get(key, zero)
+                      for key in ("fm", "edge", "color")}
+            loss_G = (cfg.lambda_gan * (terms_ab["gan"] + terms_ba["gan"])
                       + cfg.lambda_cycle * (loss_cycle_a + loss_cycle_b)
-                      + lambda_idt * (loss_idt_a + loss_idt_b))
-        self.scaler.scale(loss_G).backward()
-        self.scaler.step(self.optimizers["G"])
+                      + self.lambda_idt * (loss_idt_a + loss_idt_b)
+                      + cfg.lambda_fm * extras["fm"] + cfg.lambda_edge * extras["edge"]
+                      + cfg.lambda_color * extras["color"])
+        self._optimise("G", loss_G)
+        if cfg.ema > 0:
+            ema_update(self.G_ab_ema, self.G_ab, cfg.ema)
+            ema_update(self.G_ba_ema, self.G_ba, cfg.ema)
 
         # 2. Discriminators on real images and on fakes drawn from the history pools.
         set_requires_grad([self.D_a, self.D_b], True)
@@ -76,29 +156,50 @@ class CycleGAN:
         with self.runtime.autocast():
             pooled_b = self.pool_b.query(fake_b)
             pooled_a = self.pool_a.query(fake_a)
-            loss_D_b = self.gan.discriminator(self.D_b(real_b), self.D_b(pooled_b))
-            loss_D_a = self.gan.discriminator(self.D_a(real_a), self.D_a(pooled_a))
-            loss_D = loss_D_a + loss_D_b
-        self.scaler.scale(loss_D).backward()
-        self.scaler.step(self.optimizers["D"])
+            loss_D_b, gp_b, acc_b = self._discriminator_terms(self.D_b, real_b, pooled_b)
+            loss_D_a, gp_a, acc_a = self._discriminator_terms(self.D_a, real_a, pooled_a)
+            loss_D = loss_D_a + loss_D_b + cfg.lambda_gp * (gp_a + gp_b)
+        self._optimise("D", loss_D)
         self.scaler.update()
 
-        return {"loss_G": loss_G.item(), "loss_D": loss_D.item(),
-                "loss_G_gan_ab": loss_gan_ab.item(), "loss_G_gan_ba": loss_gan_ba.item(),
-                "loss_cycle_a": loss_cycle_a.item(), "loss_cycle_b": loss_cycle_b.item(),
-                "loss_idt_a": loss_idt_a.item(), "loss_idt_b": loss_idt_b.item(),
-                "loss_D_a": loss_D_a.item(), "loss_D_b": loss_D_b.item()}
+        losses = {"loss_G": loss_G, "loss_D": loss_D,
+                  "loss_G_gan_ab": terms_ab["gan"], "loss_G_gan_ba": terms_ba["gan"],
+                  "loss_cycle_a": loss_cycle_a, "loss_cycle_b": loss_cycle_b,
+                  "loss_idt_a": loss_idt_a, "loss_idt_b": loss_idt_b,
+                  "loss_D_a": loss_D_a, "loss_D_b": loss_D_b}
+        for key, on in (("fm", cfg.lambda_fm), ("edge", cfg.lambda_edge),
+                        ("color", cfg.lambda_color)):
+            if on > 0:
+                losses[f"loss_{key}"] = extras[key]
+        if cfg.lambda_gp > 0:
+            losses["loss_gp"] = gp_a + gp_b
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        # Seeds/002 Fig. 10: how often D calls real images real and fakes fake.
+        out["acc_D_real"] = (acc_a[0] + acc_b[0]) / 2
+        out["acc_D_fake"] = (acc_a[1] + acc_b[1]) / 2
+        return out
+
+    def generators(self) -> dict[str, torch.nn.Module]:
+        """The weights to export: with ``train.ema`` the EMA generators are ``G_ab``/``G_ba``
+        (what evaluate reads) and the raw ones ``G_ab_raw``/``G_ba_raw``."""
+        if self.cfg.ema > 0:
+            return {"G_ab": self.G_ab_ema, "G_ba": self.G_ba_ema,
+                    "G_ab_raw": self.G_ab, "G_ba_raw": self.G_ba}
+        return {"G_ab": self.G_ab, "G_ba": self.G_ba}
 
     @torch.no_grad()
     def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Eval-mode translations both ways with reconstructions (for sample grids)."""
-        for net in (self.G_ab, self.G_ba):
+        """Eval-mode translations both ways with reconstructions (for sample grids), by the
+        generators that are exported (EMA when on)."""
+        gens = self.generators()
+        G_ab, G_ba = gens["G_ab"], gens["G_ba"]
+        for net in (G_ab, G_ba):
             net.eval()
         real_a, real_b = self.runtime.tensor(real_a), self.runtime.tensor(real_b)
-        fake_b, fake_a = self.G_ab(real_a), self.G_ba(real_b)
-        out = {"real_a": real_a, "fake_b": fake_b, "rec_a": self.G_ba(fake_b),
-               "real_b": real_b, "fake_a": fake_a, "rec_b": self.G_ab(fake_a)}
-        for net in (self.G_ab, self.G_ba):
+        fake_b, fake_a = G_ab(real_a), G_ba(real_b)
+        out = {"real_a": real_a, "fake_b": fake_b, "rec_a": G_ba(fake_b),
+               "real_b": real_b, "fake_a": fake_a, "rec_b": G_ab(fake_a)}
+        for net in (G_ab, G_ba):
             net.train()
         return {k: v.float().cpu() for k, v in out.items()}
 

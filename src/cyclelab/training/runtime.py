@@ -11,21 +11,31 @@ import torch
 
 from cyclelab.errors import ConfigError
 
+PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how networks run: AMP and channels_last only on CUDA (the CPU path stays fp32)."""
+    """Where and how networks run: ``precision`` fp32, or autocast to bf16/fp16 (``auto``
+    resolves to fp32 on the CPU, bf16 on CUDA where supported, else fp16); channels_last on
+    CUDA."""
 
     device: torch.device
+    precision: str = "fp32"
 
     @property
     def cuda(self) -> bool:  # noqa: D102
         return self.device.type == "cuda"
 
+    @property
+    def needs_scaler(self) -> bool:
+        """fp16 gradients underflow without loss scaling (bf16 has fp32's range)."""
+        return self.cuda and self.precision == "fp16"
+
     def autocast(self):
-        """Mixed precision on CUDA, a no-op elsewhere."""
-        if self.cuda:
-            return torch.autocast("cuda", dtype=torch.float16)
+        """Autocast to the run's reduced precision, a no-op for fp32."""
+        if self.precision in PRECISION_DTYPES:
+            return torch.autocast(self.device.type, dtype=PRECISION_DTYPES[self.precision])
         return contextlib.nullcontext()
 
     def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
@@ -55,9 +65,23 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def make_runtime(device: str = "auto") -> Runtime:
-    """The :class:`Runtime` for ``params.yaml``'s ``device``."""
-    return Runtime(pick_device(device))
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: fp32 on the CPU and MPS (measured no faster there), bf16 on CUDA where the
+    GPU supports it, else fp16."""
+    if precision != "auto":
+        return precision
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def make_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+    """The :class:`Runtime` for ``params.yaml``'s ``device`` and ``train.precision``."""
+    torch_device = pick_device(device)
+    if torch_device.type == "cuda":
+        # Image sizes are fixed within a run: let cuDNN time its algorithms once per shape.
+        torch.backends.cudnn.benchmark = True
+    return Runtime(torch_device, resolve_precision(precision, torch_device))
 
 
 def seed_everything(seed: int) -> None:
