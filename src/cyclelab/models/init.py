@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,7 +58,13 @@ def load_weights(net: nn.Module, path: str | Path, producer: str) -> nn.Module:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: missing; run {producer} first (dvc repro)")
-    load_matching(net, torch.load(path, map_location="cpu"), str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        # Truncated, overwritten, or not plain tensors (weights_only refuses pickled code).
+        raise DataError(f"{path}: corrupt or not a weights file ({type(exc).__name__}); rerun "
+                        f"{producer} (dvc repro -f -s {producer})") from None
+    load_matching(net, state, str(path))
     return net
 
 
