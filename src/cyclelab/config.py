@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -273,13 +274,15 @@ def _type_name(tp: Any) -> str:
 def _check_value(key: str, value: Any, tp: Any, meta: dict) -> Any:
     """Validate one leaf value; return it converted (int -> float where a float is expected)."""
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        value = float(value) if abs(value) < 2**1023 else math.inf
     ok = isinstance(value, tp) and not (tp in (int, float) and isinstance(value, bool))
     if not ok:
         hint = ""
         if tp is float and isinstance(value, str):
             hint = " (PyYAML reads 1e-3 as a string: write 1.0e-3)"
         raise ConfigError(f"{key}: got {value!r}, expected {_type_name(tp)}{hint}")
+    if tp is float and not math.isfinite(value):  # YAML's .inf and .nan pass most bounds
+        raise ConfigError(f"{key}: got {value!r}, expected a finite number")
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{key}: got {value!r}, allowed: {', '.join(meta['choices'])}")
     bounds = (("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
