@@ -45,6 +45,8 @@ class DatasetEntry:
     kaggle: tuple[str, ...] = ()
     # Files the user must fetch themselves (licence with login): data.source names their folder.
     needs_source: bool = False
+    # Class labels, fetched when available (semantic scores); the images do not need them.
+    label_files: tuple[RemoteFile, ...] = ()
 
     def file(self, name: str) -> RemoteFile:
         """The remote file called ``name``."""
@@ -75,8 +77,8 @@ def _cyclegan(name: str, description: str, layout: str = "unaligned",
                         files=(RemoteFile(archive, (CYCLEGAN_BASE + archive,)),), layout=layout)
 
 
-def _mnist_files() -> tuple[RemoteFile, ...]:
-    names = ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+def _mnist_files(kind: str = "images-idx3") -> tuple[RemoteFile, ...]:
+    names = (f"train-{kind}-ubyte.gz", f"t10k-{kind}-ubyte.gz")
     return tuple(RemoteFile(n, tuple(base + n for base in MNIST_BASES)) for n in names)
 
 
@@ -117,6 +119,7 @@ _ENTRIES = (
         name="mnist2colored_mnist", kind="mnist_colored",
         description="MNIST digits (A) <-> digits inverted over photo crops (B), seeds/003",
         licence=f"{MNIST_LICENCE}; {ASTRONAUT_NOTE}", files=_mnist_files(),
+        label_files=_mnist_files("labels-idx1"),
     ),
     DatasetEntry(
         name="mnist2svhn", kind="mnist_svhn",
@@ -124,6 +127,7 @@ _ENTRIES = (
         licence=f"{MNIST_LICENCE}; {SVHN_LICENCE}",
         files=_mnist_files() + tuple(RemoteFile(n, (SVHN_BASE + n,))
                                      for n in ("train_32x32.mat", "test_32x32.mat")),
+        label_files=_mnist_files("labels-idx1"),  # SVHN's labels are inside its .mat files
     ),
     DatasetEntry(
         name="selfie2anime", kind="kaggle",

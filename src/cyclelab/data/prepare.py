@@ -30,7 +30,7 @@ from cyclelab.data import images
 from cyclelab.data.background import Remover, fetch_model, make_background_remover
 from cyclelab.errors import DataError, UserError
 from cyclelab.io import atomic_dir
-from cyclelab.paths import SPLITS
+from cyclelab.paths import LABELS_FILE, SPLITS
 
 # Canonical order. Train comes before test so that, of an image present in both, the train copy
 # is the one kept: a test image that is also a training image leaks into the evaluation (the
@@ -249,6 +249,33 @@ def write_manifest(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
+def carry_labels(raw_labels: Path, rows: Iterable[dict[str, Any]], out_path: Path) -> int:
+    """Write the raw ``labels.csv`` (if any) under the prepared names; return its row count.
+
+    Raw rows name a file as ``<split>/<raw name>`` and its class in a ``label`` (or, as the
+    digits generator writes it, ``digit``) column; images that prepare skipped or dropped lose
+    their row. Output columns: split, domain, file (``testA/00007.png``), label.
+    """
+    if not raw_labels.is_file():
+        return 0
+    output_of = {row["source"]: row["output"] for row in rows if row["output"]}
+    with open(raw_labels, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        column = "label" if "label" in (reader.fieldnames or ()) else "digit"
+        if "file" not in (reader.fieldnames or ()) or column not in reader.fieldnames:
+            raise DataError(f"{raw_labels}: expected columns file and label; got "
+                            f"{reader.fieldnames}")
+        carried = [(output_of[row["file"]], row[column]) for row in reader
+                   if row["file"] in output_of]
+    with open(out_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(("split", "domain", "file", "label"))
+        for output, label in sorted(carried):
+            folder = output.split("/")[0]  # trainA
+            writer.writerow((folder[:-1], folder[-1], output, label))
+    return len(carried)
+
+
 # One background remover per worker process, built by the pool's initializer.
 _worker: dict[str, Any] = {}
 
@@ -346,6 +373,7 @@ def prepare_dataset(
         summary = summarize(rows)
         check_splits(summary, rows, raw_dir)
         write_manifest(tmp / MANIFEST, rows)
+        summary["labels"] = carry_labels(raw_dir / LABELS_FILE, rows, tmp / LABELS_FILE)
     return summary
 
 

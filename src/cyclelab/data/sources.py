@@ -10,6 +10,7 @@ archive layouts by name (``LAYOUTS``); user sources by what ``data.source`` poin
 
 from __future__ import annotations
 
+import csv
 import gzip
 import importlib.util
 import os
@@ -38,7 +39,7 @@ from cyclelab.data.fetch import (
     sha256_file,
 )
 from cyclelab.errors import ConfigError, DataError
-from cyclelab.paths import SPLITS
+from cyclelab.paths import LABELS_FILE, SPLITS
 
 _JUNK_DIRS = frozenset({"__MACOSX"})
 _MAX_DESCENT = 4
@@ -353,6 +354,38 @@ def read_idx_images(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows, cols)
 
 
+def read_idx_labels(path: Path) -> np.ndarray:
+    """The N uint8 class labels of an MNIST idx1 file (gzipped or not)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: unreadable ({_first_line(exc)}); delete it and download it "
+                        "again") from None
+    if len(data) < 8 or struct.unpack(">I", data[:4])[0] != 0x00000801:
+        raise DataError(f"{path}: not an MNIST idx1 label file (bad magic number)")
+    (n,) = struct.unpack(">I", data[4:8])
+    if len(data) != 8 + n:
+        raise DataError(f"{path}: truncated MNIST label file; delete it and download it again")
+    return np.frombuffer(data, dtype=np.uint8, offset=8)
+
+
+def read_svhn_labels(path: Path) -> np.ndarray | None:
+    """The digit of each image of an SVHN ``*_32x32.mat`` file (its ``y``; SVHN writes 0 as
+    10), or None when the file has no ``y``."""
+    from scipy.io import loadmat
+
+    try:
+        found = loadmat(path, variable_names=["y"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not an SVHN .mat file ({_first_line(exc)}); delete it and "
+                        "download it again") from None
+    if "y" not in found:
+        return None
+    return (np.asarray(found["y"]).reshape(-1).astype(np.int64) % 10).astype(np.uint8)
+
+
 def read_svhn_mat(path: Path) -> np.ndarray:
     """The N x 32 x 32 x 3 uint8 images of an SVHN ``*_32x32.mat`` file."""
     from scipy.io import loadmat  # scipy is heavy: only SVHN needs it
@@ -391,12 +424,49 @@ def _pick(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _write_images(images: np.ndarray, indices: np.ndarray, folder: Path,
-                  transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                  transform: Callable[[np.ndarray], np.ndarray] | None = None) -> list[str]:
+    """Write ``images[indices]`` as ``folder/<index>.png``; return ``<folder>/<name>`` of each."""
     folder.mkdir(parents=True, exist_ok=True)
     width = max(5, len(str(len(images))))
+    written = []
     for index in tqdm(indices, desc=folder.name, unit="img", disable=None):
         pixels = images[index] if transform is None else transform(images[index])
-        Image.fromarray(pixels).save(folder / f"{int(index):0{width}d}.png")
+        name = f"{int(index):0{width}d}.png"
+        Image.fromarray(pixels).save(folder / name)
+        written.append(f"{folder.name}/{name}")
+    return written
+
+
+def _fetch_labels(entry: DatasetEntry, ctx: BuildContext) -> tuple[dict[str, Fetched], str]:
+    """The entry's label files, or none and why: images without labels are still a dataset."""
+    try:
+        return {remote.name: fetch_remote(remote, ctx) for remote in entry.label_files}, ""
+    except ChecksumError:
+        raise
+    except DataError as exc:
+        return {}, f"labels unavailable: {_first_line(exc)}"
+
+
+def _labels_for(labels: np.ndarray | None, files: list[str], indices: np.ndarray,
+                n_images: int, source: str) -> list[tuple[str, str, str, int]]:
+    """labels.csv rows (split, domain, file, label) of the images written from ``indices``."""
+    if labels is None:
+        return []
+    if len(labels) != n_images:
+        raise DataError(f"{source}: {len(labels)} labels for {n_images} images; delete the "
+                        "downloaded files and download them again")
+    return [(file.split("/")[0][:-1], file.split("/")[0][-1], file, int(labels[index]))
+            for file, index in zip(files, indices, strict=True)]
+
+
+def _write_labels(out_dir: Path, rows: list[tuple[str, str, str, int]]) -> None:
+    """``out_dir/labels.csv`` (prepare carries it into data/prepared), when there are rows."""
+    if not rows:
+        return
+    with open(out_dir / LABELS_FILE, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(("split", "domain", "file", "label"))
+        writer.writerows(rows)
 
 
 def _fetch_all(entry: DatasetEntry, ctx: BuildContext) -> dict[str, Fetched]:
@@ -412,34 +482,54 @@ def build_mnist_colored(entry: DatasetEntry, ctx: BuildContext) -> Built:
     from skimage.data import astronaut  # packaged image: no download
 
     fetched = _fetch_all(entry, ctx)
+    label_files, why = _fetch_labels(entry, ctx)
     background = astronaut()
     rng = np.random.default_rng(ctx.seed)
+    rows: list[tuple[str, str, str, int]] = []
     for split, name in (("train", "train-images-idx3-ubyte.gz"),
                         ("test", "t10k-images-idx3-ubyte.gz")):
         digits = read_idx_images(fetched[name].path)
+        label_name = name.replace("images-idx3", "labels-idx1")
+        labels = read_idx_labels(label_files[label_name].path) if label_files else None
         order = rng.permutation(len(digits))
         half = len(order) // 2
         cap = ctx.max_per_domain or half
-        _write_images(digits, np.sort(order[:half][:cap]), ctx.out_dir / f"{split}A")
-        _write_images(digits, np.sort(order[half:][:cap]), ctx.out_dir / f"{split}B",
-                      transform=lambda d: colorize_digit(d, background, rng))
-    return Built(list(fetched.values()), {"layout": "mnist_colored", "background": "astronaut",
-                                          "max_per_domain": ctx.max_per_domain})
+        for domain, indices, transform in (
+                ("A", np.sort(order[:half][:cap]), None),
+                ("B", np.sort(order[half:][:cap]),
+                 lambda d: colorize_digit(d, background, rng))):
+            files = _write_images(digits, indices, ctx.out_dir / f"{split}{domain}", transform)
+            rows += _labels_for(labels, files, indices, len(digits), label_name)
+    _write_labels(ctx.out_dir, rows)
+    return Built(list(fetched.values()) + list(label_files.values()),
+                 {"layout": "mnist_colored", "background": "astronaut",
+                  "max_per_domain": ctx.max_per_domain, "labels": why or LABELS_FILE})
 
 
 def build_mnist_svhn(entry: DatasetEntry, ctx: BuildContext) -> Built:
     """MNIST (A, 28x28 grey) <-> SVHN cropped digits (B, 32x32 colour), official splits."""
     fetched = _fetch_all(entry, ctx)
+    label_files, why = _fetch_labels(entry, ctx)
     rng = np.random.default_rng(ctx.seed)
     sources = (("trainA", "train-images-idx3-ubyte.gz", read_idx_images),
                ("testA", "t10k-images-idx3-ubyte.gz", read_idx_images),
                ("trainB", "train_32x32.mat", read_svhn_mat),
                ("testB", "test_32x32.mat", read_svhn_mat))
+    rows: list[tuple[str, str, str, int]] = []
     for folder, name, reader in sources:
         images = reader(fetched[name].path)
-        _write_images(images, _pick(len(images), ctx.max_per_domain, rng), ctx.out_dir / folder)
-    return Built(list(fetched.values()), {"layout": "mnist_svhn",
-                                          "max_per_domain": ctx.max_per_domain})
+        indices = _pick(len(images), ctx.max_per_domain, rng)
+        files = _write_images(images, indices, ctx.out_dir / folder)
+        if reader is read_svhn_mat:
+            labels = read_svhn_labels(fetched[name].path)
+        else:
+            label_name = name.replace("images-idx3", "labels-idx1")
+            labels = read_idx_labels(label_files[label_name].path) if label_files else None
+        rows += _labels_for(labels, files, indices, len(images), name)
+    _write_labels(ctx.out_dir, rows)
+    return Built(list(fetched.values()) + list(label_files.values()),
+                 {"layout": "mnist_svhn", "max_per_domain": ctx.max_per_domain,
+                  "labels": why or LABELS_FILE})
 
 
 def _first_line(exc: BaseException) -> str:
@@ -595,5 +685,6 @@ def build_from_source(source: str, ctx: BuildContext) -> Built:
 __all__ = ["SPLITS", "IMAGE_SUFFIXES", "BuildContext", "Built", "LAYOUTS", "BUILDERS",
            "SOURCE_KINDS", "descend", "arrange_auto", "arrange_unaligned", "split_two_folders",
            "arrange_aligned", "arrange_colorization", "fetch_remote", "read_idx_images",
-           "read_svhn_mat", "colorize_digit", "kaggle_api", "kaggle_download", "source_kind",
+           "read_svhn_mat", "read_idx_labels", "read_svhn_labels", "colorize_digit",
+           "kaggle_api", "kaggle_download", "source_kind",
            "build_from_source"]
