@@ -83,8 +83,24 @@ def main(cfg, args) -> None:  # noqa: D103
             save_png(sample, samples_dir / f"epoch_{epoch + 1:03d}.png")
             run.log_image(sample, f"samples/epoch_{epoch + 1:03d}.png")
 
+        curve = None
+        if cfg.eval.every_k_epochs:
+            from cyclelab.metrics import load_inception
+            from cyclelab.metrics.translation import CurveScorer
+
+            limit = cfg.eval.curve_images
+            curve = CurveScorer(load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256,
+                                               runtime.device),
+                                load_folder(paths.PREPARED / "testA", limit=limit),
+                                load_folder(paths.PREPARED / "testB", limit=limit), cfg.eval, seed)
+
         def on_epoch_end(epoch: int, row: dict) -> None:
             save_sample(epoch)
+            done = epoch + 1
+            if curve is not None and (done % cfg.eval.every_k_epochs == 0
+                                      or done == train_cfg.epochs):
+                # FID/KID on a fixed test subset, into the epoch row (CSV plot and MLflow).
+                row.update(curve(gan.G_ab, gan.G_ba, runtime))
             run.log_metrics({f"epoch_{k}": v for k, v in row.items() if k != "epoch"},
                             step=epoch + 1)
 

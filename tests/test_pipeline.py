@@ -1,5 +1,6 @@
-"""End to end: the real `dvc repro` of the whole DAG on tiny params, in a copy of the repo;
-then a no-op rerun and a `dvc exp run -S` variant experiment with its own metrics."""
+"""End to end: the real `dvc repro` of the whole DAG on tiny params with two variants and two
+replicate seeds, in a copy of the repo; then a no-op rerun and a `dvc exp run -S` variant
+experiment with its own metrics."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from tests.conftest import REPO, TINY, write_params
 
 pytestmark = pytest.mark.slow
 
-STAGE_RUNS = {"download": 1, "prepare": 1, "reference": 1, "pretrain_ae": 2, "train": 2,
-              "evaluate": 2, "report": 1}
+SEEDS = [0, 1]
+STAGE_RUNS = {"download": 1, "prepare": 1, "reference": 1, "pretrain_ae": 2, "train": 4,
+              "evaluate": 4, "compare": 2, "report": 1}
 
 
 def sh(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -48,7 +50,9 @@ def study(tmp_path_factory) -> Path:
             shutil.copy2(REPO / name, repo / name)
     # DVC reads the keys dvc.yaml lists from params.yaml: start from the real file.
     write_params(repo / "params.yaml", merge(yaml.safe_load((REPO / "params.yaml").read_text()),
-                                             TINY))
+                                             {**TINY, "study": {"seeds": SEEDS},
+                                              "eval": {**TINY["eval"], "every_k_epochs": 1,
+                                                       "curve_images": 4}}))
     sh(["git", "init", "-q"], repo)
     sh(["git", "add", "-A"], repo)
     sh(["git", "commit", "-qm", "tiny study"], repo)
@@ -89,11 +93,34 @@ def test_every_declared_output_exists(study):
 def test_metrics_are_finite_both_ways(study):
     for variant in ("baseline", "ae_init"):
         metrics = json.loads((study / f"reports/metrics/{variant}.json").read_text())
+        assert metrics["seeds"] == SEEDS
         for direction in ("A_to_B", "B_to_A"):
-            for key in ("fid", "kid", "ssim", "ssim_cycle", "psnr"):
-                assert math.isfinite(metrics[direction][key]), (variant, direction, key)
-            assert metrics[direction]["fid"] > 0
-            assert -1 <= metrics[direction]["ssim"] <= 1
+            scores = metrics[direction]
+            for key in ("fid", "kid", "ssim", "ssim_cycle", "psnr", "fid_identity",
+                        "kid_identity", "fid_floor", "kid_floor"):
+                assert math.isfinite(scores[key]), (variant, direction, key)
+            for key in ("fid", "kid", "ssim"):
+                assert len(scores[f"{key}_seeds"]) == len(SEEDS) and scores[f"{key}_std"] >= 0
+                assert scores[key] == pytest.approx(sum(scores[f"{key}_seeds"]) / len(SEEDS))
+            for key in ("fid_ci95", "kid_ci95", "fid_identity_ci95", "fid_floor_ci95"):
+                lo, hi = scores[key]
+                assert lo <= hi, (variant, direction, key)
+            assert isinstance(scores["worse_than_identity"], bool)
+            assert scores["fid"] > 0
+            assert -1 <= scores["ssim"] <= 1
+            for seed in SEEDS:
+                per_seed = json.loads((study / f"reports/seeds/{variant}/s{seed}.json").read_text())
+                assert per_seed[direction]["fid"] in scores["fid_seeds"]
+    comparisons = json.loads((study / "reports/comparisons.json").read_text())
+    assert {(c["direction"], c["metric"]) for c in comparisons} == {
+        (d, m) for d in ("A_to_B", "B_to_A") for m in ("fid", "kid")}
+    assert all(isinstance(c["significant"], bool) and c["sentence"] for c in comparisons)
+    page = (study / "reports/index.html").read_text()
+    assert "doing nothing" in page and "floor" in page and "Lowest FID" not in page
+    # The FID curve during training (eval.every_k_epochs) in the epoch rows and the report.
+    history = (study / "reports/plots/train/baseline/s0.csv").read_text().splitlines()
+    assert "fid_A_to_B" in history[0] and "kid_B_to_A" in history[0]
+    assert "figures/fid_curve.png" in page
 
 
 def test_one_mlflow_run_per_stage_execution(study):
@@ -149,12 +176,30 @@ def test_temp_experiment_logs_into_the_real_store(study):
 def test_finished_checkpoint_is_resumed_and_outputs_rewritten(study):
     """A rerun whose params match the checkpoint (say, the autoencoders changed but this
     variant does not use them) trains nothing and still writes every output."""
-    shutil.rmtree(study / "reports/samples/baseline")
-    shutil.rmtree(study / "data/models/baseline")
+    shutil.rmtree(study / "reports/samples/baseline/s1")
+    shutil.rmtree(study / "data/models/baseline/s1")
     # `dvc exp run -S` above left its values in the workspace params.yaml (DVC's behaviour).
     epochs = yaml.safe_load((study / "params.yaml").read_text())["train"]["epochs"]
-    proc = sh([sys.executable, "pipeline/train.py", "--variant", "baseline"], study)
-    assert f"resuming from data/checkpoints/baseline.pt after epoch {epochs}" in proc.stdout
-    assert [p.name for p in (study / "reports/samples/baseline").iterdir()] == \
+    proc = sh([sys.executable, "pipeline/train.py", "--variant", "baseline", "--seed", "1"],
+              study)
+    assert f"resuming from data/checkpoints/baseline/s1.pt after epoch {epochs}" in proc.stdout
+    assert [p.name for p in (study / "reports/samples/baseline/s1").iterdir()] == \
         [f"epoch_{epochs:03d}.png"]
-    assert (study / "data/models/baseline/G_ab.pt").exists()
+    assert (study / "data/models/baseline/s1/G_ab.pt").exists()
+
+
+def test_adding_a_seed_reruns_only_the_new_runs(study):
+    params = study / "params.yaml"
+    before = params.read_text()
+    raw = yaml.safe_load(before)
+    raw["study"]["seeds"] = [*SEEDS, 7]
+    write_params(params, raw)
+    try:
+        sh(["dvc", "repro", "--dry"], study)  # the new stages resolve
+        stale = set(json.loads(sh(["dvc", "status", "--json"], study).stdout))
+    finally:
+        params.write_text(before)
+    assert {"train@baseline-7", "train@ae_init-7", "evaluate@baseline-7",
+            "evaluate@ae_init-7"} <= stale
+    assert not any(name.startswith(("train@", "evaluate@")) and not name.endswith("-7")
+                   for name in stale), stale

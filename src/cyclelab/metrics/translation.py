@@ -6,6 +6,7 @@ the mapping keeps, as seeds/000 measured) and with its reconstruction (cycle con
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -91,3 +92,42 @@ def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
             scores[f"{name}{suffix}"] = float(values.mean())
     scores["n_images"] = len(real)
     return scores, per_image, features
+
+
+class CurveScorer:
+    """FID/KID of both directions on a fixed subset of the test images, during training
+    (``eval.every_k_epochs``; seeds/000 Fig. 12). The real subsets' features are extracted
+    once; each call translates the subsets and scores them (no CIs: a curve, not a result)."""
+
+    def __init__(self, inception: InceptionNet, test_a: torch.Tensor, test_b: torch.Tensor,
+                 cfg: EvalConfig, seed: int = 0) -> None:
+        self.inception, self.seed = inception, seed
+        self.cfg = dataclasses.replace(cfg, bootstrap=0, fid_cycle=False)
+        self.real = {"A": test_a, "B": test_b}
+        self.stats = {d: reference_stats(extract_features(inception, imgs, cfg.batch_size,
+                                                          progress=False), inception.sha256)
+                      for d, imgs in self.real.items()}
+
+    def __call__(self, G_ab: torch.nn.Module, G_ba: torch.nn.Module,
+                 runtime: Runtime) -> dict[str, float]:
+        """``{fid_A_to_B, kid_A_to_B, fid_B_to_A, kid_B_to_A}`` of the generators now."""
+        nets = (G_ab, G_ba)
+        modes = [net.training for net in nets]
+        for net in nets:
+            net.eval()
+        try:
+            scores = {}
+            for direction, source, target, forward in (("A_to_B", "A", "B", G_ab),
+                                                       ("B_to_A", "B", "A", G_ba)):
+                fake, _ = translate(forward, lambda x: x, self.real[source],
+                                    self.cfg.batch_size, runtime)
+                features = extract_features(self.inception, fake, self.cfg.batch_size,
+                                            progress=False)
+                result = distribution_scores(features, self.stats[target], self.cfg, self.seed,
+                                             self.inception.sha256)
+                scores |= {f"{k}_{direction}": v for k, v in result.items()
+                           if k in ("fid", "kid")}
+        finally:
+            for net, mode in zip(nets, modes, strict=True):
+                net.train(mode)
+        return scores

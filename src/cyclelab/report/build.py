@@ -140,6 +140,29 @@ def plot_losses(histories: dict[str, list[dict]], path: Path) -> Path | None:
     return path
 
 
+def plot_curve(histories: dict[str, list[dict]], path: Path) -> Path | None:
+    """FID during training on the fixed test subset (``eval.every_k_epochs``), per run."""
+    if not any("fid_A_to_B" in r for rows in histories.values() for r in rows):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    for ax, (direction, title) in zip(axes, DIRECTIONS, strict=True):
+        for run, rows in histories.items():
+            points = [(r["epoch"], r[f"fid_{direction}"]) for r in rows
+                      if isinstance(r.get(f"fid_{direction}"), float)]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", label=run)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("FID on the test subset")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_distribution(metrics: dict[str, dict], key: str, label: str,
                       path: Path) -> Path | None:
     """``key`` (fid or kid) of every variant per direction: bars with 95 % CI error bars, and
@@ -258,6 +281,7 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
             "fid": plot_distribution(metrics, "fid", "FID", tmp / "fid.png"),
             "kid": plot_distribution(metrics, "kid", "KID", tmp / "kid.png"),
             "losses": plot_losses(histories, tmp / "losses.png"),
+            "curve": plot_curve(histories, tmp / "fid_curve.png"),
             "ssim": ssim_box,
             "ssim_sorted": ssim_lines,
         }
@@ -277,7 +301,9 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
     figures_made = {k: f"{rel}/{v.name}" for k, v in made.items() if v is not None}
     titles = (("fid", "FID by variant (95 % CI; dashed: doing nothing, dotted: floor)"),
               ("kid", "KID by variant (95 % CI; dashed: doing nothing, dotted: floor)"),
-              ("losses", "Losses per epoch"), ("ssim", "SSIM per test image"),
+              ("losses", "Losses per epoch"),
+              ("curve", "FID during training (fixed test subset, eval.every_k_epochs)"),
+              ("ssim", "SSIM per test image"),
               ("ssim_sorted", "SSIM per test image, sorted"))
     how_to_read = (
         "FID/KID compare translated images with the real test images of the target domain "
