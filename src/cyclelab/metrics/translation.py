@@ -17,8 +17,8 @@ from cyclelab.config import EvalConfig
 from cyclelab.data.dataset import to_m11, to_uint8
 from cyclelab.metrics import compute_distribution, compute_paired, extract_features
 from cyclelab.metrics.fid import fid_from_stats, reference_stats
-from cyclelab.metrics.uncertainty import score_with_ci
 from cyclelab.metrics.inception import InceptionNet
+from cyclelab.metrics.uncertainty import score_with_ci
 from cyclelab.training.runtime import Runtime
 
 
