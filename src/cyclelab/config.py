@@ -416,9 +416,19 @@ def _check_training(cfg: Config) -> None:
             raise ConfigError(f"{where}: train.crop_size {crop} must be a multiple of {step}")
 
 
+def _check_dataset(cfg: Config) -> None:
+    """``data.dataset`` names a catalogue entry unless ``data.source`` says where the files are
+    (then it is only a label): checked here, before a stage opens a run or writes anything."""
+    from cyclelab.data.catalogue import lookup
+
+    if not cfg.data.source:
+        lookup(cfg.data.dataset)
+
+
 def from_dict(raw: Any) -> Config:
     """Validate ``raw`` (parsed YAML) and return the typed :class:`Config`."""
     cfg = _build(Config, raw, "")
+    _check_dataset(cfg)
     _check_shapes(cfg)
     _check_training(cfg)
     return cfg
