@@ -18,6 +18,16 @@ def image_files(folder: str | Path) -> list[Path]:
     return sorted(Path(folder).glob("*.png"))
 
 
+def _read_rgb(path: Path) -> np.ndarray:
+    """One prepared image as H x W x 3 uint8; DataError naming it if it is corrupt."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for broken files
+        raise DataError(f"{path}: corrupt or not an image ({type(exc).__name__}); rerun prepare "
+                        "(dvc repro -f -s prepare)") from None
+
+
 def load_folder(folder: str | Path, limit: int = 0,
                 indices: Sequence[int] | None = None) -> torch.Tensor:
     """All PNGs of ``folder`` as a uint8 N x 3 x H x W tensor (the first ``limit`` if > 0, or
@@ -29,7 +39,7 @@ def load_folder(folder: str | Path, limit: int = 0,
         files = [files[i] for i in indices]
     if not files:
         raise DataError(f"{folder}: no prepared images; run the prepare stage (dvc repro)")
-    arrays = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    arrays = [_read_rgb(f) for f in files]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise DataError(f"{folder}: images of different sizes {sorted(shapes)[:2]}; "
