@@ -81,6 +81,11 @@ def read_labels(prepared: Path) -> dict[str, int]:
         return {row["file"]: int(row["label"]) for row in csv.DictReader(handle)}
 
 
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
 def folder_labels(prepared: Path, folder: str, labels: dict[str, int] | None = None
                   ) -> tuple[list[str], list[int]]:
     """File names (sorted, as :func:`load_folder` reads them) of ``folder`` and their labels.
@@ -266,20 +271,27 @@ def load_classifier(domain_dir: Path, runtime: Runtime
 
 # ---------------------------------------------------------------------------- label accuracy
 
-def label_scores(source_folder: str, source_names: Sequence[str], fake_uint8: torch.Tensor,
+def label_scores(source_dir: Path, source_names: Sequence[str], fake_uint8: torch.Tensor,
                  model: nn.Module, meta: dict[str, Any], labels: dict[str, int],
                  runtime: Runtime) -> dict[str, float]:
-    """``label_accuracy`` of the target classifier on the translations, with its ceiling.
+    """``label_accuracy`` of the target classifier on the translations, with its reference lines.
 
-    Images whose source has no label are left out (``label_n`` counts those scored); ``{}``
-    when none has one.
+    ``label_accuracy_ceiling``: the classifier on real target test images (its meta);
+    ``label_accuracy_identity``: on the untranslated source images (doing nothing: on digits
+    the B classifier reads plain white-on-black digits too, so A -> B must beat this line);
+    ``label_chance``: always guessing the most frequent test label. Images whose source has no
+    label are left out (``label_n`` counts those scored); ``{}`` when none has one.
     """
-    keep = [i for i, name in enumerate(source_names) if f"{source_folder}/{name}" in labels]
+    source_dir = Path(source_dir)
+    keep = [i for i, name in enumerate(source_names) if f"{source_dir.name}/{name}" in labels]
     if not keep:
         return {}
-    expected = [labels[f"{source_folder}/{source_names[i]}"] for i in keep]
-    score = accuracy(model, fake_uint8[keep], expected, runtime)
-    return {"label_accuracy": score, "label_accuracy_ceiling": float(meta["test_accuracy"]),
+    expected = [labels[f"{source_dir.name}/{source_names[i]}"] for i in keep]
+    untranslated = torch.from_numpy(np.stack([_read_rgb(source_dir / source_names[i])
+                                              for i in keep])).permute(0, 3, 1, 2)
+    return {"label_accuracy": accuracy(model, fake_uint8[keep], expected, runtime),
+            "label_accuracy_ceiling": float(meta["test_accuracy"]),
+            "label_accuracy_identity": accuracy(model, untranslated, expected, runtime),
             "label_chance": float(meta["chance"]), "label_n": float(len(keep))}
 
 
@@ -300,11 +312,6 @@ def find_partners(source_names: Sequence[str], target_dir: Path) -> list[Path | 
     for path in sorted(Path(target_dir).glob("*.png")):
         by_key.setdefault(pair_key(path.name), path)
     return [by_key.get(pair_key(name)) for name in source_names]
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def paired_scores(fakes_hwc: Sequence[np.ndarray], truths_hwc: Sequence[np.ndarray]
@@ -400,8 +407,8 @@ def semantic_scores(direction: str, source_names: list[str], fake: torch.Tensor,
     if labels:
         model, meta = load_classifier(Path(classifier_dir) / target, runtime)
         if model is not None:
-            scores.update(label_scores(f"test{source}", source_names, fake, model, meta, labels,
-                                       runtime))
+            scores.update(label_scores(prepared / f"test{source}", source_names, fake, model,
+                                       meta, labels, runtime))
     if dataset in ALIGNED_DATASETS:
         partners = find_partners(source_names, prepared / f"test{target}")
         pairs = [(fake[i].permute(1, 2, 0).numpy(), _read_rgb(path))
