@@ -1,7 +1,9 @@
-"""Stage pretrain_ae@<domain>: the autoencoder of seeds/000 on one domain's training images.
+"""Stage pretrain_ae@<domain>: the autoencoder ``ae.kind`` (seed 000's, or the ``ae``, ``vae``,
+``inpaint`` options) on one domain's training images.
 
-Writes data/ae/<domain>/{autoencoder.pt,generator.pt}, reports/plots/ae_<domain>.csv and
-reports/samples/ae_<domain>.png (top: real, bottom: reconstruction)."""
+Writes data/ae/<domain>/{autoencoder.pt,generator.pt}, reports/plots/ae_<domain>.csv (one row
+per epoch; the VAE's ``kl`` among its columns) and reports/samples/ae_<domain>.png (top: real,
+bottom: reconstruction)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab import config, paths
     from cyclelab.data.dataset import SingleBatches, load_folder, to_m11, to_uint8
     from cyclelab.io import atomic_dir, write_csv
-    from cyclelab.models import build_generator
-    from cyclelab.models.autoencoder import Autoencoder
+    from cyclelab.models import build_generator, count_parameters
+    from cyclelab.models.autoencoder import build_autoencoder
     from cyclelab.report.grids import display_scale, grid, save_png
     from cyclelab.tracking import stage_run
     from cyclelab.training.autoencoder import AutoencoderTask
@@ -36,13 +38,17 @@ def main(cfg, args) -> None:  # noqa: D103
     preview = to_m11(load_folder(paths.PREPARED / f"test{domain}", limit=cfg.train.num_samples))
     # The generator gets model.init (as in CycleGAN); encoder and decoder keep torch's default
     # init, which suits their GELU/batch-norm stack.
-    ae = Autoencoder(build_generator(cfg.model), images.shape[-1], cfg.ae.enc_channels,
-                     cfg.ae.latent_dim)
-    task = AutoencoderTask(ae, cfg.ae, runtime)
+    size = images.shape[-1]
+    ae = build_autoencoder(cfg.ae, build_generator(cfg.model, size), size)
+    batches = SingleBatches(images, cfg.ae.batch_size, cfg.seed)
+    task = AutoencoderTask(ae, cfg.ae, runtime, steps_per_epoch=len(batches))
+    n_params = {"n_params_AE": count_parameters(ae), "n_params_G": count_parameters(ae.generator)}
+    print(f"pretrain_ae@{domain}: {cfg.ae.kind} autoencoder, {n_params['n_params_AE']:,} "
+          f"parameters ({n_params['n_params_G']:,} in the generator)")
     fingerprint = config.fingerprint(cfg.seed, cfg.model, cfg.ae, domain,
                                      paths.file_digest(paths.MANIFEST))
     params = config.flatten({"seed": cfg.seed, "model": cfg.model, "ae": cfg.ae,
-                             "data": cfg.data})
+                             "data": cfg.data}) | n_params
     with stage_run("pretrain_ae", params, domain=domain,
                    description=f"autoencoder pretraining on domain {domain}") as run:
         run.log_metrics({"n_images": len(images)})
@@ -50,7 +56,7 @@ def main(cfg, args) -> None:  # noqa: D103
         def on_epoch_end(epoch: int, row: dict) -> None:
             run.log_metrics({f"epoch_{k}": v for k, v in row.items()}, step=epoch + 1)
 
-        result = fit(task, SingleBatches(images, cfg.ae.batch_size, cfg.seed),
+        result = fit(task, batches,
                      epochs=cfg.ae.epochs, schedule=constant(cfg.ae),
                      checkpoint_path=paths.CHECKPOINTS / f"ae_{domain}.pt",
                      fingerprint=fingerprint, desc=f"pretrain_ae@{domain}",

@@ -87,3 +87,170 @@ def test_load_weights_names_the_missing_file_and_its_stage(tiny_params, tmp_path
     other = load_weights(build_generator(tiny_params.model), tmp_path / "G_ab.pt", "x")
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(other(x), G(x))
+
+
+# --- every network of the seed reports (issue 7) -------------------------------------------
+
+from cyclelab import config  # noqa: E402
+from cyclelab.models import count_parameters  # noqa: E402
+from cyclelab.models.init import ae_domain, init_weights  # noqa: E402
+from cyclelab.models.receptive import field_note, paper_ratio_layers, receptive_field  # noqa: E402
+
+TINY_NETS = config.ModelConfig(ngf=4, ndf=4, n_blocks=1)
+
+
+def test_registries_match_the_schema():
+    from cyclelab.models import DISCRIMINATORS, GENERATORS
+
+    assert tuple(GENERATORS) == config.GENERATORS
+    assert tuple(DISCRIMINATORS) == config.DISCRIMINATORS
+
+
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
+@pytest.mark.parametrize("name", config.GENERATORS)
+def test_every_generator_builds_runs_and_learns_at_each_size(name, size):
+    G = build_generator(dataclasses.replace(TINY_NETS, generator=name), size)
+    real = torch.rand(1, 3, size, size) * 2 - 1
+    fake = G(real)
+    assert fake.shape == real.shape
+    assert fake.min() >= -1 and fake.max() <= 1
+    fake.mean().backward()
+    grads = [p.grad for p in G.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads)
+    assert sum(g.abs().sum().item() for g in grads) > 0
+
+
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
+@pytest.mark.parametrize("name", config.DISCRIMINATORS)
+def test_every_discriminator_builds_runs_and_learns_at_each_size(name, size):
+    n_layers = 1 if name == "patch" and size < 48 else 3  # the schema refuses 3 at 32 px
+    D = build_discriminator(dataclasses.replace(TINY_NETS, discriminator=name,
+                                                n_layers_d=n_layers))
+    img = torch.rand(2, 3, size, size) * 2 - 1
+    logits = D(img)
+    assert logits.dim() == 4 and logits.shape[:2] == (2, 1)
+    features = D.features(img)
+    assert features and all(f.shape[0] == 2 for f in features)
+    loss = logits.mean() + sum(f.mean() for f in features)
+    if name == "dual_head":
+        loss = loss + D.forward_all(img)["global_"].mean()
+    loss.backward()
+    assert all(p.grad is not None for p in D.parameters())
+
+
+@pytest.mark.parametrize(("name", "size", "side"), [
+    ("patch", 256, 30), ("pixel", 256, 256), ("random_crop", 256, 2), ("seed001", 256, 16),
+    ("dual_head", 256, 16), ("seed001", 32, 2), ("dual_head", 32, 2)])
+def test_discriminator_maps_have_the_reported_size(name, size, side):
+    # seed001 and dual_head: 16x16 at 256 px, as seeds 001 and 004 state.
+    D = build_discriminator(dataclasses.replace(TINY_NETS, discriminator=name))
+    assert D(torch.zeros(1, 3, size, size)).shape == (1, 1, side, side)
+
+
+def test_dual_head_returns_patch_global_and_features():
+    D = build_discriminator(dataclasses.replace(TINY_NETS, discriminator="dual_head"))
+    out = D.forward_all(torch.rand(3, 3, 64, 64) * 2 - 1)
+    assert out["patch"].shape == (3, 1, 4, 4)
+    assert out["global_"].shape == (3, 1)
+    assert [f.shape[1] for f in out["features"]] == [4, 8, 16, 32]
+    # Spectral norm: every trunk convolution's largest singular value is about 1.
+    conv = D.trunk[1][0]
+    sigma = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2)
+    assert sigma.item() == pytest.approx(1.0, rel=0.1)
+
+
+def test_random_crop_discriminator_judges_one_crop_per_image():
+    D = build_discriminator(dataclasses.replace(TINY_NETS, discriminator="random_crop",
+                                                d_crop=9))
+    torch.manual_seed(0)
+    crops = D.random_crop(torch.arange(2 * 3 * 32 * 32, dtype=torch.float).view(2, 3, 32, 32))
+    assert crops.shape == (2, 3, 9, 9)
+    assert crops[0, 0, 0, 0] != crops[1, 0, 0, 0] - 3 * 32 * 32  # each image its own window
+    assert len(D.patch.model) == 6  # seed 003: three convolutions
+
+
+def test_reference_parameter_counts():
+    # The official code's numbers: ResNet-9 11,378,179; unet_256 with batch norm 54,413,955
+    # (printed as 54.414 M); 70x70 PatchGAN 2,764,737.
+    from cyclelab.models import DISCRIMINATORS, GENERATORS
+
+    def n_params(cfg, size=None):  # uninitialised, on the meta device: shapes only
+        with torch.device("meta"):
+            return count_parameters(GENERATORS[cfg.generator](cfg, size))
+
+    big = config.ModelConfig(ngf=64, ndf=64, n_blocks=9)
+    assert n_params(big) == 11_378_179
+    unet = dataclasses.replace(big, generator="unet", norm="batch")
+    assert n_params(unet, 256) == 54_413_955
+    assert n_params(unet, 128) == 41_828_995
+    with torch.device("meta"):
+        assert count_parameters(DISCRIMINATORS["patch"](big)) == 2_764_737
+    # The generator of seeds/000 (ngf 64, 3 blocks).
+    assert n_params(dataclasses.replace(big, n_blocks=3)) == 4_297_219
+
+
+def _probe_field(D, size: int) -> int:
+    """Brute force: rows of the input whose gradient reaches the centre output cell."""
+    x = torch.zeros(1, 3, size, size, requires_grad=True)
+    out = D(x)
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
+    rows = torch.nonzero(x.grad.abs().sum(dim=(0, 1)).sum(dim=1)).flatten()
+    return int(rows.max() - rows.min() + 1)
+
+
+@pytest.mark.parametrize(("name", "n_layers"), [
+    ("patch", 1), ("patch", 2), ("patch", 3), ("pixel", 3), ("seed001", 3), ("seed001", 1),
+    ("dual_head", 3), ("dual_head", 2)])
+def test_receptive_field_matches_a_gradient_probe(name, n_layers):
+    # Without normalisation (instance norm mixes every position into every output) and with
+    # positive weights (no chance cancellation at the field's edge).
+    cfg = dataclasses.replace(TINY_NETS, discriminator=name, n_layers_d=n_layers, norm="none",
+                              ndf=2)
+    D = build_discriminator(cfg)
+    with torch.no_grad():
+        for p in D.parameters():
+            p.uniform_(0.01, 0.1)
+    assert receptive_field(D) == _probe_field(D, 256)
+
+
+def test_random_crop_field_is_clipped_to_the_crop():
+    D = build_discriminator(dataclasses.replace(TINY_NETS, discriminator="random_crop",
+                                                d_crop=9))
+    assert receptive_field(D.patch) == 16
+    assert receptive_field(D) == 9
+
+
+def test_patch_field_note_names_the_paper_ratio_depth():
+    cfg = config.ModelConfig()
+    assert receptive_field(build_discriminator(cfg)) == 70
+    note = field_note(cfg, 32)
+    assert "receptive field 70 px >= image 32 px" in note
+    assert "n_layers_d=1 (16 px)" in note
+    assert field_note(cfg, 256) is None
+    assert [paper_ratio_layers(cfg, s) for s in (32, 64, 128, 256, 512)] == [1, 1, 2, 3, 4]
+
+
+def test_ae_init_from_maps_generators_to_domains():
+    assert (ae_domain("G_ab", "target"), ae_domain("G_ba", "target")) == ("B", "A")
+    assert (ae_domain("G_ab", "source"), ae_domain("G_ba", "source")) == ("A", "B")
+
+
+def test_load_matching_counts_every_missing_tensor(tiny_params):
+    G = build_generator(tiny_params.model)
+    state = G.state_dict()
+    partial = dict(list(state.items())[:-2])
+    with pytest.raises(DataError, match=rf"2 of {len(state)} tensors missing"):
+        load_matching(build_generator(tiny_params.model), partial, "gen.pt")
+
+
+def test_init_weights_reaches_spectral_norm_weights():
+    D = build_discriminator(dataclasses.replace(TINY_NETS, discriminator="dual_head"))
+    init_weights(D, "normal", 0.5)
+    raw = D.trunk[0][0].parametrizations.weight.original
+    assert raw.std().item() == pytest.approx(0.5, rel=0.3)
+
+
+def test_dropout_is_configurable():
+    G = build_generator(dataclasses.replace(TINY_NETS, dropout=0.5))
+    assert any(isinstance(m, torch.nn.Dropout) for m in G.modules())
+    assert not any(isinstance(m, torch.nn.Dropout) for m in build_generator(TINY_NETS).modules())

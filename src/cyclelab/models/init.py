@@ -52,6 +52,23 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
     return net
 
 
+# ``ae.init_from``: which domain's autoencoder generator starts each CycleGAN generator.
+# ``target``: G_ab (A -> B) starts from domain B's, a network that already outputs B images.
+# ``source``: G_ab starts from domain A's, a near-identity on its own input. Seed 000 says it
+# loads "the trained decoder models into generator's A and B e.g. apple and oranges"; in the
+# official code it extended, netG_A maps A -> B, so its words read as ``source``; its results
+# cannot tell which, and ``target`` (the default) is the reading this project began with.
+AE_INIT_DOMAINS: dict[str, dict[str, str]] = {
+    "target": {"G_ab": "B", "G_ba": "A"},
+    "source": {"G_ab": "A", "G_ba": "B"},
+}
+
+
+def ae_domain(generator: str, init_from: str) -> str:
+    """The domain whose autoencoder initialises ``generator`` (``G_ab`` or ``G_ba``)."""
+    return AE_INIT_DOMAINS[init_from][generator]
+
+
 def load_weights(net: nn.Module, path: str | Path, producer: str) -> nn.Module:
     """Load the state dict at ``path`` into ``net``; DataError naming the stage that makes it
     (``producer``) when the file is missing."""
@@ -77,6 +94,8 @@ def load_matching(net: nn.Module, state: dict[str, torch.Tensor], source: str) -
     bad = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or extra or bad:
         first = (missing or extra or bad)[0]
-        raise DataError(f"{source}: weights do not fit the generator in params.yaml (first "
-                        f"mismatch: {first}); rerun the stage that produced them (dvc repro)")
-    net.load_state_dict(state)
+        raise DataError(f"{source}: weights do not fit the generator in params.yaml "
+                        f"({len(missing)} of {len(own)} tensors missing, {len(extra)} extra, "
+                        f"{len(bad)} of another shape; first: {first}); rerun the stage that "
+                        f"produced them (dvc repro)")
+    net.load_state_dict(state, strict=True)

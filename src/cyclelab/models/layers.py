@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 NORM_LAYERS: dict[str, Callable[[int], nn.Module]] = {
@@ -110,8 +111,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x):  # noqa: D102
         n, c, h, w = x.shape
-        query = self.query(x).flatten(2).transpose(1, 2)          # N x HW x C'
-        key = self.key(x).flatten(2)                              # N x C' x HW
-        attention = torch.softmax(torch.bmm(query, key), dim=-1)  # N x HW x HW
-        out = torch.bmm(self.value(x).flatten(2), attention.transpose(1, 2))
-        return x + self.gamma * out.view(n, c, h, w)
+        tokens = [f(x).flatten(2).transpose(1, 2).unsqueeze(1)    # N x 1 x HW x channels
+                  for f in (self.query, self.key, self.value)]
+        # softmax(q k^T) v without the 1/sqrt(d) of transformers, as SAGAN; the fused kernel
+        # never holds the HW x HW matrix at once.
+        out = F.scaled_dot_product_attention(*tokens, scale=1.0)
+        return x + self.gamma * out.squeeze(1).transpose(1, 2).reshape(n, c, h, w)
