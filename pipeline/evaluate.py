@@ -22,6 +22,7 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.data.dataset import image_files, load_folder
     from cyclelab.io import atomic_dir, atomic_path, read_json, write_csv, write_json
     from cyclelab.metrics import load_inception, load_stats
+    from cyclelab.metrics.inception_score import load_is_network, unavailable_reason
     from cyclelab.metrics.translation import score_direction, translate
     from cyclelab.models import build_generator
     from cyclelab.models.init import load_weights
@@ -39,6 +40,8 @@ def main(cfg, args) -> None:  # noqa: D103
                            f"train@{args.variant}-{seed}")
         generators[name] = runtime.prepare(net).eval()
     inception = load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256, runtime.device)
+    is_net = None if unavailable_reason(cfg.eval) else load_is_network(
+        cfg.eval.is_weights, cfg.eval.is_weights_sha256, runtime.device)
     reference = {d: load_stats(paths.REFERENCE / f"{d}.npz") for d in ("A", "B")}
     lines = read_json(paths.REFERENCE / "lines.json", "dvc repro reference")
     directions = {"A_to_B": ("A", "B", generators["G_ab"], generators["G_ba"]),
@@ -60,7 +63,7 @@ def main(cfg, args) -> None:  # noqa: D103
                 Image.fromarray(img.permute(1, 2, 0).numpy()).save(out / direction / name)
             scores, per_image, feats = score_direction(
                 real, fake, rec, reference[target], inception, cfg.eval, seed=seed,
-                source_reference=reference[source])
+                source_reference=reference[source], is_net=is_net)
             if feats is not None:
                 features[direction] = feats.astype(np.float32)
             metrics[direction] = {**scores, **lines[direction]}
@@ -76,7 +79,9 @@ def main(cfg, args) -> None:  # noqa: D103
         tracker.log_image(grid(grids, scale=display_scale(real.shape[-1]),
                                labels=("real A", "A→B", "A→B→A", "real B", "B→A", "B→A→B")),
                           f"samples/test_{args.variant}_s{seed}.png")
-        tracker.set_tags({"fid_weights_sha256": inception.sha256})
+        tracker.set_tags({"fid_weights_sha256": inception.sha256,
+                          "is_weights_sha256": is_net.sha256 if is_net else "",
+                          "is_unavailable": unavailable_reason(cfg.eval) or ""})
         write_csv(paths.REPORTS / "eval" / f"{run}.csv", rows)
         write_json(paths.seed_metrics(args.variant, seed), metrics)
     print(f"evaluate@{args.variant}-{seed}: " + "; ".join(

@@ -17,6 +17,8 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab import config, paths
     from cyclelab.io import read_json, write_json
     from cyclelab.metrics import load_stats
+    from cyclelab.metrics.inception_score import unavailable_reason
+    from cyclelab.models import network_summary
     from cyclelab.report.aggregate import compare_variants
     from cyclelab.report.build import build_report
     from cyclelab.tracking import stage_run
@@ -45,13 +47,19 @@ def main(cfg, args) -> None:  # noqa: D103
                     f"{cfg.train.gan_loss}, lambda_cycle {cfg.train.lambda_cycle:g}, "
                     f"{cfg.model.generator} generator ({cfg.model.n_blocks} blocks, "
                     f"ngf {cfg.model.ngf})",
-        "autoencoder pretraining": f"{cfg.ae.epochs} epochs, latent {cfg.ae.latent_dim}",
+        "autoencoder pretraining": f"{cfg.ae.kind}, {cfg.ae.epochs} epochs, latent "
+                                   f"{cfg.ae.latent_dim}, ae.init_from {cfg.ae.init_from}",
         "replicate seeds": ", ".join(map(str, cfg.study.seeds)),
         "test images (A, B)": ", ".join(str(d["n"]) for d in reference["domains"].values()),
         "uncertainty": f"{cfg.eval.bootstrap} bootstrap resamples; significance level "
                        f"{cfg.eval.alpha:g}",
         "FID network sha256": reference["weights_sha256"],
+        "Inception Score / GMS": unavailable_reason(cfg.eval) or
+        f"from {cfg.eval.is_weights} ({cfg.eval.is_splits} splits)",
     }
+    for name in cfg.variants:  # parameter counts, receptive field (and its note)
+        study[f"networks of {name}"] = network_summary(cfg.variant(name)[1],
+                                                       cfg.data.image_size)
     with stage_run("report", config.flatten({"variants": cfg.variants, "study": cfg.study}),
                    description="study report") as run:
         write_json(paths.REPORTS / "comparisons.json", comparisons)

@@ -18,6 +18,7 @@ from cyclelab.data.dataset import to_m11, to_uint8
 from cyclelab.metrics import compute_distribution, compute_paired, extract_features
 from cyclelab.metrics.fid import fid_from_stats, reference_stats
 from cyclelab.metrics.inception import InceptionNet
+from cyclelab.metrics.inception_score import LOGITS_KEY, class_logits
 from cyclelab.metrics.uncertainty import score_with_ci
 from cyclelab.training.runtime import Runtime
 
@@ -42,15 +43,19 @@ def _hwc(images: torch.Tensor) -> list:
 
 
 def distribution_scores(fake_features: np.ndarray, real: dict[str, Any], cfg: EvalConfig,
-                        seed: int = 0, weights_sha256: str = "") -> dict[str, Any]:
+                        seed: int = 0, weights_sha256: str = "",
+                        logits: np.ndarray | None = None) -> dict[str, Any]:
     """FID/KID (those of ``cfg.metrics``) of translated features against real statistics.
 
     ``real``: :func:`reference_stats` of the real target set (with its features). Keys: ``fid``,
     ``kid``, ``kid_subset_std`` (over KID subsets) and, when ``cfg.bootstrap`` > 0, ``fid_ci95`` /
-    ``kid_ci95`` (bootstrap over both image sets, :mod:`.uncertainty`).
+    ``kid_ci95`` (bootstrap over both image sets, :mod:`.uncertainty`); ``is``, ``is_std``,
+    ``gms`` when the IS network's class ``logits`` of the translations are given.
     """
-    scores: dict[str, Any] = compute_distribution(
-        cfg.metrics, real, reference_stats(fake_features, weights_sha256), cfg, seed=seed)
+    fake = reference_stats(fake_features, weights_sha256)
+    if logits is not None:
+        fake[LOGITS_KEY] = logits
+    scores: dict[str, Any] = compute_distribution(cfg.metrics, real, fake, cfg, seed=seed)
     if "kid_mean" in scores:
         # The std over KID subsets; "kid_std" is kept for the std over seeds (compare stage).
         scores["kid"], scores["kid_subset_std"] = scores.pop("kid_mean"), scores.pop("kid_std")
@@ -64,6 +69,7 @@ def distribution_scores(fake_features: np.ndarray, real: dict[str, Any], cfg: Ev
 def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
                     target_reference: dict[str, Any], inception: InceptionNet, cfg: EvalConfig,
                     seed: int = 0, source_reference: dict[str, Any] | None = None,
+                    is_net: InceptionNet | None = None,
                     ) -> tuple[dict[str, Any], dict[str, list[float]], np.ndarray | None]:
     """Headline scores of one direction, the per-image values behind them, and the Inception
     features of the translations (None when no distribution metric is asked for).
@@ -72,14 +78,16 @@ def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
     ``source_reference``: those of the source domain; with ``cfg.fid_cycle`` the
     reconstructions are scored against them (``fid_rec``, seeds/000's second FID pair).
     Keys: see :func:`distribution_scores`, ``<paired>`` (real vs translated), ``<paired>_cycle``
-    (real vs reconstruction), ``n_images``.
+    (real vs reconstruction), ``n_images``. ``is_net``: the IS network (``eval.is_weights``),
+    for ``is`` and ``gms``.
     """
     scores: dict[str, Any] = {}
     features = None
-    if any(name in ("fid", "kid") for name in cfg.metrics):
+    if any(name in ("fid", "kid", "is", "gms") for name in cfg.metrics):
         features = extract_features(inception, fake, batch_size=cfg.batch_size)
+        logits = None if is_net is None else class_logits(is_net, fake, cfg.batch_size)
         scores.update(distribution_scores(features, target_reference, cfg, seed,
-                                          inception.sha256))
+                                          inception.sha256, logits))
         if cfg.fid_cycle and source_reference is not None:
             rec_features = extract_features(inception, rec, batch_size=cfg.batch_size)
             scores["fid_rec"] = fid_from_stats(source_reference,

@@ -24,7 +24,9 @@ from cyclelab.io import atomic_dir, write_text  # noqa: E402
 DIRECTIONS = (("A_to_B", "A→B"), ("B_to_A", "B→A"))
 # (key, label, format, lower is better)
 DISTRIBUTION_COLUMNS = (("fid", "FID ↓", "{:.1f}"), ("kid", "KID ↓", "{:.4f}"))
-PAIRED_COLUMNS = (("ssim", "SSIM ↑", "{:.3f}"), ("ssim_cycle", "cycle SSIM ↑", "{:.3f}"),
+PAIRED_COLUMNS = (("is", "IS ↑", "{:.2f}"), ("gms", "GMS ↓", "{:.3f}"),
+                  ("fid_rec", "FID rec ↓", "{:.1f}"), ("ssim", "SSIM ↑", "{:.3f}"),
+                  ("ssim_cycle", "cycle SSIM ↑", "{:.3f}"),
                   ("psnr_cycle", "cycle PSNR ↑", "{:.2f}"),
                   ("label_accuracy", "label acc. ↑", "{:.3f}"))
 LINES = (("identity", "doing nothing (untranslated source vs target)"),
