@@ -254,3 +254,13 @@ def test_dropout_is_configurable():
     G = build_generator(dataclasses.replace(TINY_NETS, dropout=0.5))
     assert any(isinstance(m, torch.nn.Dropout) for m in G.modules())
     assert not any(isinstance(m, torch.nn.Dropout) for m in build_generator(TINY_NETS).modules())
+
+
+def test_network_summary_for_reports():
+    from cyclelab.models import network_summary
+
+    line = network_summary(config.ModelConfig(), 32)
+    assert line.startswith("generator resnet (272,515 parameters), discriminator patch "
+                           "(175,089 parameters, receptive field 70 px of 32 px)")
+    assert "n_layers_d=1 (16 px) keeps the PatchGAN paper's ratio" in line
+    assert "judges the whole image" not in network_summary(config.ModelConfig(), 256)

@@ -26,5 +26,23 @@ def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
+def network_summary(cfg, image_size: int) -> str:
+    """One line for reports: both networks of ``cfg`` at ``image_size``, their parameter
+    counts and the discriminator's receptive field (with the note when it covers the image).
+    Built uninitialised on the meta device: no memory, no time."""
+    import torch
+
+    from cyclelab.models.receptive import field_note, receptive_field
+
+    with torch.device("meta"):
+        G = GENERATORS[cfg.generator](cfg, image_size)
+        D = DISCRIMINATORS[cfg.discriminator](cfg)
+    line = (f"generator {cfg.generator} ({count_parameters(G):,} parameters), discriminator "
+            f"{cfg.discriminator} ({count_parameters(D):,} parameters, receptive field "
+            f"{receptive_field(D)} px of {image_size} px)")
+    note = field_note(cfg, image_size)
+    return f"{line}; {note}" if note else line
+
+
 __all__ = ["GENERATORS", "DISCRIMINATORS", "build_generator", "build_discriminator",
-           "count_parameters", "init_weights"]
+           "count_parameters", "init_weights", "network_summary"]
