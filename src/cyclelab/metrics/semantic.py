@@ -168,9 +168,9 @@ def train_classifier(images_uint8: torch.Tensor, labels: Sequence[int], cfg: Cla
                 continue
             batch = runtime.tensor(_shift(to_m11(images_uint8[idx]), cfg.max_shift, gen))
             target = targets[idx].to(runtime.device)
-            with runtime.autocast():
-                logits = model(batch)
-                loss = nn.functional.cross_entropy(logits.float(), target)
+            # fp32 on every device: the net is tiny, and fp16 would need a gradient scaler.
+            logits = model(batch)
+            loss = nn.functional.cross_entropy(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
