@@ -106,8 +106,8 @@ def folder_labels(prepared: Path, folder: str, labels: dict[str, int] | None = N
 class DigitClassifier(nn.Module):
     """A small CNN for any square RGB size: three conv stages, global average pool, linear.
 
-    About 0.1 M parameters at ``width`` 32; on 2 CPU cores one epoch over 400 images at
-    32 px takes a fraction of a second.
+    0.10 M parameters at ``width`` 32 and 10 classes; one epoch over 400 images at 32 px
+    costs about 0.6 s of one CPU core (measured), so the default 20 epochs take 11-14 s.
     """
 
     def __init__(self, n_classes: int, width: int = 32) -> None:
