@@ -20,15 +20,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:  # noqa: D103
 def main(cfg, args) -> None:  # noqa: D103
     cfg.variant(args.variant)  # a one-line error for an unknown name
 
-    from cyclelab import paths
+    from cyclelab import config, paths
     from cyclelab.io import read_json, write_json
     from cyclelab.report.aggregate import aggregate
+    from cyclelab.tracking import stage_run
 
     per_seed = {seed: read_json(paths.seed_metrics(args.variant, seed),
                                 f"dvc repro evaluate@{args.variant}-{seed}")
                 for seed in cfg.study.seeds}
     result = aggregate(per_seed)
-    write_json(paths.METRICS / f"{args.variant}.json", result)
+    with stage_run("compare", config.flatten({"variant": args.variant, "study": cfg.study}),
+                   variant=args.variant,
+                   description=f"{args.variant} over seeds {cfg.study.seeds}") as run:
+        write_json(paths.METRICS / f"{args.variant}.json", result)
+        for direction in ("A_to_B", "B_to_A"):
+            run.log_metrics({f"{direction}.{k}": v for k, v in result.get(direction, {}).items()
+                             if isinstance(v, int | float) and not isinstance(v, bool)})
     for direction in ("A_to_B", "B_to_A"):
         scores = result.get(direction, {})
         if "fid" in scores:
