@@ -153,10 +153,14 @@ def test_dual_head_returns_patch_global_and_features():
     assert out["patch"].shape == (3, 1, 4, 4)
     assert out["global_"].shape == (3, 1)
     assert [f.shape[1] for f in out["features"]] == [4, 8, 16, 32]
-    # Spectral norm: every trunk convolution's largest singular value is about 1.
+    # Spectral norm: once its power iteration (one step per training forward) has converged,
+    # each trunk convolution's largest singular value is 1.
+    with torch.no_grad():
+        for _ in range(30):
+            D(torch.zeros(1, 3, 32, 32))
     conv = D.trunk[1][0]
     sigma = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2)
-    assert sigma.item() == pytest.approx(1.0, rel=0.1)
+    assert sigma.item() == pytest.approx(1.0, rel=0.02)
 
 
 def test_random_crop_discriminator_judges_one_crop_per_image():
