@@ -104,5 +104,6 @@ class RandomCropDiscriminator(nn.Module):
         return self.patch(self.random_crop(img_m11))
 
     def features(self, img_m11) -> list[torch.Tensor]:
-        """Activations of the PatchGAN on a random crop (feature matching)."""
+        """Activations of the PatchGAN on a random crop (feature matching). Each call draws
+        new windows, so features of a real and a fake image come from different places."""
         return self.patch.features(self.random_crop(img_m11))
