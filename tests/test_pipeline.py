@@ -144,7 +144,9 @@ def test_repro_again_is_a_no_op(study):
 
 
 def test_exp_run_with_override_adds_an_experiment(study):
-    sh(["dvc", "exp", "run", "-S", "train.epochs=2", "-n", "two-epochs"], study)
+    # One experiment carries several settings: the epochs and two networks of the seeds.
+    sh(["dvc", "exp", "run", "-S", "train.epochs=2", "-S", "model.generator=attention",
+        "-S", "model.discriminator=dual_head", "-n", "two-epochs"], study)
     show = json.loads(sh(["dvc", "exp", "show", "--json"], study).stdout)
     text = json.dumps(show)
     assert "two-epochs" in text
