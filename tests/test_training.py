@@ -3,6 +3,8 @@ and an interrupted run resumed gives the numbers of an uninterrupted one."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -134,3 +136,122 @@ def test_autoencoder_learns_to_reconstruct(tiny_params):
         last = task.step(batch)["loss_mse"]
     assert last < 0.5 * first
     assert task.reconstruct(batch).shape == batch.shape
+
+
+class Exploding:
+    """A task whose loss is NaN at step ``bad``."""
+
+    def __init__(self, bad: int) -> None:
+        self.net = torch.nn.Linear(2, 1)
+        self.nets = {"net": self.net}
+        self.optimizers = {"opt": torch.optim.SGD(self.net.parameters(), lr=0.1)}
+        self.bad, self.n = bad, 0
+
+    def step(self, batch):
+        self.n += 1
+        self.optimizers["opt"].zero_grad()
+        loss = self.net(batch).pow(2).mean()
+        loss.backward()
+        self.optimizers["opt"].step()
+        return {"loss": float("nan") if self.n == self.bad else loss.item()}
+
+    def extra_state(self):
+        return {}
+
+    def load_extra_state(self, state):
+        pass
+
+
+def two_batches(epoch):
+    return [torch.ones(3, 2), torch.full((3, 2), 2.0)]
+
+
+def test_nan_stops_with_the_step_number_and_keeps_the_last_good_checkpoint(tmp_path):
+    from cyclelab.training.loop import TrainingDiverged
+
+    ckpt = tmp_path / "c.pt"
+    task = Exploding(bad=3)
+    with pytest.raises(TrainingDiverged, match=r"loss = nan at step 3 \(epoch 2, step 1") as err:
+        fit(task, two_batches, epochs=3, schedule=lambda e: 1.0, checkpoint_path=ckpt,
+            fingerprint="f")
+    assert str(ckpt) in str(err.value) and "is kept" in str(err.value)
+    state = torch.load(ckpt, weights_only=False)
+    assert state["epoch"] == 0 and state["partial"] is None  # the end of epoch 1, the good one
+
+
+def test_interrupted_mid_epoch_resumes_to_the_uninterrupted_numbers(tiny_params, tmp_path):
+    full = run(tiny_params, tmp_path / "full.pt", epochs=2)
+    gan = make_gan(tiny_params)
+    batches = UnpairedBatches(images(6, 1), images(5, 2), 2, 0, max_steps=2)
+
+    def dying(epoch):
+        for i, batch in enumerate(batches(epoch)):
+            if epoch == 1 and i == 1:
+                raise KeyboardInterrupt  # killed after one step of epoch 2
+            yield batch
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(gan, dying, epochs=2, schedule=build_schedule(tiny_params.train),
+            checkpoint_path=tmp_path / "k.pt", fingerprint=config.fingerprint(tiny_params.train),
+            checkpoint_minutes=1e-9)
+    assert torch.load(tmp_path / "k.pt", weights_only=False)["partial"]["steps"] == 1
+    resumed = run(tiny_params, tmp_path / "k.pt", epochs=2)
+    for a, b in zip(full, resumed, strict=True):
+        assert a["loss_G"] == pytest.approx(b["loss_G"], rel=1e-6)
+        assert a["loss_D"] == pytest.approx(b["loss_D"], rel=1e-6)
+
+
+def test_incompatible_checkpoint_is_named_and_never_half_loaded(tmp_path):
+    from cyclelab.training.checkpoint import CheckpointError
+
+    ckpt = tmp_path / "c.pt"
+    fit(Exploding(bad=0), two_batches, epochs=1, schedule=lambda e: 1.0, checkpoint_path=ckpt,
+        fingerprint="f")
+    other = Exploding(bad=0)
+    other.extra = torch.nn.Linear(3, 3)  # a second net the checkpoint does not have
+    other.nets = {"net": other.net, "extra": other.extra}
+    before = other.net.weight.clone()
+    with pytest.raises(CheckpointError, match=f"checkpoint {ckpt} does not fit.*'extra'"):
+        fit(other, two_batches, epochs=2, schedule=lambda e: 1.0, checkpoint_path=ckpt,
+            fingerprint="f")
+    assert torch.equal(other.net.weight, before)
+
+
+def test_ema_generators_follow_the_weights(tiny_raw):
+    tiny_raw["train"]["ema"] = 0.9
+    gan = make_gan(config.from_dict(tiny_raw))
+    start = [p.clone() for p in gan.G_ab.parameters()]
+    losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
+    assert 0.0 <= losses["acc_D_real"] <= 1.0 and 0.0 <= losses["acc_D_fake"] <= 1.0
+    for s, p, e in zip(start, gan.G_ab.parameters(), gan.G_ab_ema.parameters(), strict=True):
+        torch.testing.assert_close(e, 0.9 * s + 0.1 * p)
+    assert gan.generators()["G_ab"] is gan.G_ab_ema and gan.generators()["G_ab_raw"] is gan.G_ab
+
+
+@pytest.mark.parametrize("train", [
+    {"gan_loss": "wgan-gp", "lambda_gp": 10.0},
+    {"pool": "seed001", "cache_every": 1, "lambda_edge": 1.0, "lambda_color": 1.0,
+     "precision": "bf16"},
+], ids=["wgan-gp", "seed001-edge-colour-bf16"])
+def test_step_with_the_seed_losses(tiny_raw, train):
+    tiny_raw["train"].update(train)
+    cfg = config.from_dict(tiny_raw)
+    seed_everything(0)
+    m = cfg.model
+    gan = CycleGAN(build_generator(m), build_generator(m), build_discriminator(m),
+                   build_discriminator(m), cfg.train, make_runtime("cpu", cfg.train.precision))
+    losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
+    assert all(math.isfinite(v) for v in losses.values())
+    expected = {"loss_gp"} if "lambda_gp" in train else {"loss_edge", "loss_color"}
+    assert expected <= set(losses)
+
+
+def test_relativistic_with_feature_matching_on_the_dual_head(tiny_raw):
+    tiny_raw["model"]["discriminator"] = "dual_head"
+    tiny_raw["train"].update(gan_loss="relativistic", lambda_fm=5.0, lambda_gp=10.0)
+    gan = make_gan(config.from_dict(tiny_raw))
+    losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
+    assert losses["loss_fm"] > 0 and math.isfinite(losses["loss_G"])
+    tiny_raw["model"]["discriminator"] = "patch"
+    with pytest.raises(config.ConfigError, match="dual_head"):
+        config.from_dict(tiny_raw)

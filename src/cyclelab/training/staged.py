@@ -113,11 +113,13 @@ def run_stages(
     fingerprint: str,
     desc: str = "train",
     on_choice: Callable[[dict], None] | None = None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
     **fit_kwargs: Any,
 ) -> tuple[Any, FitResult, list[dict]]:
     """Run Algorithm 1. ``build_task(stage, seed)`` makes a fresh task (new optimisers and
     pools), ``build_batches(batch_size, seed)`` its data, ``schedule_for(epochs)`` its LR
-    schedule and ``score(nets)`` a candidate's score. Returns the last task holding the best
+    schedule and ``score(nets)`` a candidate's score; ``on_epoch_end`` gets epochs counted over
+    all stages. Returns the last task holding the best
     weights, the concatenated history and one choice per stage (stage, epoch, score, all
     scores)."""
     checkpoint_path = Path(checkpoint_path)
@@ -136,17 +138,22 @@ def run_stages(
         keeper = BestKeeper()
         staged = StagedTask(task, index, keeper, choices, history.history)
 
-        def on_epoch_end(epoch: int, row: dict, staged=staged, stage=stage) -> None:
+        offset = sum(s.epochs for s in stages[:index])
+
+        def stage_epoch_end(epoch: int, row: dict, staged=staged, stage=stage,
+                            offset=offset) -> None:
             if (epoch + 1) % stage.eval_every == 0 or epoch + 1 == stage.epochs:
                 value = score(staged.nets)
                 staged.keeper.offer(staged.stage, epoch + 1, value, staged.nets)
                 row["candidate_score"] = value
+            if on_epoch_end is not None:
+                on_epoch_end(offset + epoch, {**row, "stage": staged.stage + 1})
 
         result = fit(staged, build_batches(stage.batch_size, stage_seed), epochs=stage.epochs,
                      schedule=schedule_for(stage.epochs), checkpoint_path=checkpoint_path,
                      fingerprint=f"{fingerprint}:stage{index}",
                      desc=f"{desc} stage {index + 1}/{len(stages)}",
-                     on_epoch_end=on_epoch_end, **fit_kwargs)
+                     on_epoch_end=stage_epoch_end, **fit_kwargs)
         history.history += [{**row, "stage": index + 1} for row in result.history]
         best = keeper.best
         for name, net in task.nets.items():
@@ -162,3 +169,35 @@ def run_stages(
         if on_choice is not None:
             on_choice(choice)
     return task, history, choices
+
+
+def candidate_scorer(inception, test_a_uint8: torch.Tensor, test_b_uint8: torch.Tensor,
+                     runtime, metric: str = "fid", batch_size: int = 25,
+                     seed: int = 0) -> Callable[[dict[str, torch.nn.Module]], float]:
+    """Score = the mean over both directions of FID or KID (x1000) between the translated and
+    the real test images of a fixed subset, evaluated with the exported generators (EMA when
+    on). The real images' features are extracted once."""
+    from cyclelab.metrics.fid import fid_from_stats, reference_stats
+    from cyclelab.metrics.inception import extract_features
+    from cyclelab.metrics.kid import kernel_inception_distance
+    from cyclelab.metrics.translation import translate
+
+    real = {"A": extract_features(inception, test_a_uint8, batch_size, progress=False),
+            "B": extract_features(inception, test_b_uint8, batch_size, progress=False)}
+
+    def score(nets: dict[str, torch.nn.Module]) -> float:
+        G_ab, G_ba = nets.get("G_ab_ema", nets["G_ab"]), nets.get("G_ba_ema", nets["G_ba"])
+        values = []
+        for G, F_, source, target in ((G_ab, G_ba, test_a_uint8, "B"),
+                                      (G_ba, G_ab, test_b_uint8, "A")):
+            G.eval()
+            fake, _ = translate(G, F_, source, batch_size, runtime)
+            G.train()
+            feats = extract_features(inception, fake, batch_size, progress=False)
+            if metric == "kid":
+                values.append(1000 * kernel_inception_distance(feats, real[target], seed=seed)[0])
+            else:
+                values.append(fid_from_stats(reference_stats(feats), reference_stats(real[target])))
+        return float(sum(values) / len(values))
+
+    return score
