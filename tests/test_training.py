@@ -255,3 +255,20 @@ def test_relativistic_with_feature_matching_on_the_dual_head(tiny_raw):
     tiny_raw["model"]["discriminator"] = "patch"
     with pytest.raises(config.ConfigError, match="dual_head"):
         config.from_dict(tiny_raw)
+
+
+def test_resize_crop_flip_and_sharding_of_batches():
+    a, b = images(4, 1), images(4, 2)
+    plain = list(UnpairedBatches(a, b, 4, seed=0, flip=False)(0))
+    same = list(UnpairedBatches(a, b, 4, seed=0, flip=False, load_size=32, crop_size=32)(0))
+    assert all(torch.equal(x[0], y[0]) for x, y in zip(plain, same, strict=True))
+    cropped = list(UnpairedBatches(a, b, 4, seed=0, load_size=40, crop_size=32)(0))
+    assert cropped[0][0].shape == (4, 3, 32, 32)
+    ordered = torch.cat([to_uint8(x) for x, _ in plain])
+    assert sorted(ordered.flatten(1).sum(1).tolist()) == sorted(a.flatten(1).sum(1).tolist())
+    whole = list(UnpairedBatches(a, b, 4, seed=0, load_size=40, crop_size=32)(0))
+    halves = [list(UnpairedBatches(a, b, 4, seed=0, load_size=40, crop_size=32, rank=r,
+                                   world_size=2)(0)) for r in (0, 1)]
+    for i, (real_a, real_b) in enumerate(whole):
+        assert torch.equal(torch.cat([halves[0][i][0], halves[1][i][0]]), real_a)
+        assert torch.equal(torch.cat([halves[0][i][1], halves[1][i][1]]), real_b)
