@@ -111,6 +111,13 @@ def test_classifier_training_is_seeded(digits_prepared) -> None:
         assert torch.equal(value, second.state_dict()[key]), key
 
 
+def test_max_images_trains_on_a_seeded_subset(digits_prepared) -> None:
+    prepared, _, _ = digits_prepared
+    cfg = ClassifierConfig(epochs=1, batch_size=16, width=4, max_images=32)
+    _, meta = fit_domain(prepared, "B", cfg, RUNTIME, seed=0)
+    assert meta["n_train"] == 32 and meta["n_train_available"] == 240
+
+
 def test_perfect_translator_scores_the_ceiling(digits_prepared) -> None:
     prepared, classifiers, meta = digits_prepared
     names = sorted(p.name for p in (prepared / "testA").glob("*.png"))

@@ -218,6 +218,8 @@ class ClassifierConfig:
     batch_size: int = _f(16, ge=2, le=4096)
     width: int = _f(32, ge=4, le=512, doc="channels of the first conv stage")
     max_shift: int = _f(3, ge=0, le=16, doc="random shift in px (training augmentation)")
+    max_images: int = _f(10_000, ge=0, doc="training images per domain, a seeded subset "
+                                           "(0 = all; MNIST/SVHN have 60-73k)")
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,8 @@ def fit_domain(prepared: Path, domain: str, cfg: ClassifierConfig, runtime: Runt
 
     Without labels for that domain the model is None and the record says why. Meta keys:
     ``domain``, ``labels`` (bool), ``reason``, and with labels ``n_classes``, ``width``,
-    ``n_train``, ``n_test``, ``epochs``, ``train_accuracy``, ``test_accuracy`` (the ceiling
+    ``n_train`` (at most ``cfg.max_images``, a seeded subset), ``n_train_available``,
+    ``n_test``, ``epochs``, ``train_accuracy``, ``test_accuracy`` (the ceiling
     of ``label_accuracy``) and ``chance`` (the most frequent test label's share: what always
     guessing it would score). No timings: the same params give the same files.
     """
@@ -226,12 +227,20 @@ def fit_domain(prepared: Path, domain: str, cfg: ClassifierConfig, runtime: Runt
     train_names, train_labels = folder_labels(prepared, train_folder, labels)
     test_names, test_labels = folder_labels(prepared, test_folder, labels)
     n_classes = max(train_labels + test_labels) + 1
-    model, history = train_classifier(load_folder(prepared / train_folder), train_labels, cfg,
-                                      runtime, seed=seed, n_classes=n_classes)
+    train_images = load_folder(prepared / train_folder)
+    n_available = len(train_names)
+    if 0 < cfg.max_images < n_available:
+        keep = np.sort(np.random.default_rng(seed).choice(n_available, cfg.max_images,
+                                                          replace=False))
+        train_images = train_images[torch.from_numpy(keep)]
+        train_labels = [train_labels[i] for i in keep]
+    model, history = train_classifier(train_images, train_labels, cfg, runtime, seed=seed,
+                                      n_classes=n_classes)
     test_accuracy = accuracy(model, load_folder(prepared / test_folder), test_labels, runtime)
     counts = np.bincount(test_labels, minlength=n_classes)
     meta.update(labels=True, reason="", n_classes=n_classes, width=cfg.width,
-                n_train=len(train_names), n_test=len(test_names), epochs=cfg.epochs,
+                n_train=len(train_labels), n_train_available=n_available,
+                n_test=len(test_names), epochs=cfg.epochs,
                 train_accuracy=history[-1]["train_accuracy"] if history else 0.0,
                 test_accuracy=test_accuracy, chance=float(counts.max() / counts.sum()))
     return model, meta
