@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.cyclelab-installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup study test lint
+.PHONY: setup study test lint bench
 
 setup: $(STAMP)
 
@@ -29,3 +29,8 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check src pipeline tests bench
+
+# Benchmarks (bench/RESULTS.md): quick by default (about a minute); FULL=1 runs every config,
+# FID at 32 and 256 px and the pipeline numbers; STUDY=1 adds the default study by stage.
+bench: setup
+	$(BIN)/python bench/run.py $(if $(FULL),--full) $(if $(STUDY),--study)
