@@ -408,6 +408,10 @@ def _check_training(cfg: Config) -> None:
             raise ConfigError(f"{where}: train.stage_batch_sizes, stage_epochs and "
                               f"stage_eval_every need one entry per stage (got "
                               f"{', '.join(str(len(s)) for s in stages)})")
+        for batch in (train.batch_size, *train.stage_batch_sizes):
+            if batch % train.gpus:
+                raise ConfigError(f"{where}: train.batch_size {batch} must be a multiple of "
+                                  f"train.gpus {train.gpus} (each rank trains on its share)")
         size = train.load_size or cfg.data.image_size
         crop = train.crop_size or size
         if crop > size:
