@@ -1,0 +1,90 @@
+"""A tiny working copy of the repository for end-to-end tests of DVC and MLflow.
+
+``make_repo`` copies the tracked (and new, not ignored) files as they are now, so the tests
+follow ``dvc.yaml`` whatever its stages; writes tiny params (one variant, one seed unless
+told otherwise); and commits it all in a fresh git repository. ``sh`` runs a command there
+with the virtual environment first on PATH and no tracking or DVC variables leaking in from
+the caller."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cyclelab import config
+from tests.conftest import REPO, TINY, write_params
+
+# Set by DVC or by a user's shell; a test sets what it needs itself.
+LEAKY_ENV = ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_STAGE", "DVC_EXP_NAME",
+             "DVC_EXP_BASELINE_REV", "CYCLELAB_GROUP", "CYCLELAB_SWEEP",
+             "CYCLELAB_TRACKING_FALLBACK")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a command in a tiny repo: venv first on PATH, a git identity."""
+    env = {k: v for k, v in os.environ.items() if k not in LEAKY_ENV}
+    env.update({"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+                "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@t", "OMP_NUM_THREADS": "1"})
+    env.update(extra)
+    return env
+
+
+def sh(args: list[str], cwd: Path, *, timeout: float = 600, check: bool = True,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``args`` in ``cwd``; on failure (when ``check``) show the end of its output."""
+    proc = subprocess.run(args, cwd=cwd, env=env or clean_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if check:
+        assert proc.returncode == 0, (f"{' '.join(args)} failed ({proc.returncode}):\n"
+                                      f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``base`` with ``override`` applied key by key (``variants`` replaced whole)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "variants":
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def tiny_params(**sections: Any) -> dict:
+    """The repo's params.yaml with the tiny values, one variant and one seed, then
+    ``sections`` merged in (``data={"digits": {...}}``)."""
+    raw = merge(yaml.safe_load((REPO / "params.yaml").read_text()), copy.deepcopy(TINY))
+    raw["variants"] = {"baseline": {"init": "random"}}
+    raw = merge(raw, {"study": {"seeds": [0]}, **sections})
+    # Every key of the schema, defaults included: dvc.yaml may name any of them.
+    return config.to_dict(config.from_dict(raw))
+
+
+def make_repo(dest: Path, params: dict | None = None) -> Path:
+    """A committed git + DVC copy of the repository at ``dest`` with ``params``."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+    for name in filter(None, files):
+        if (REPO / name).is_file() and not name.startswith(("data/", "reports/")):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    write_params(dest / "params.yaml", params or tiny_params())
+    sh(["git", "init", "-q", "-b", "main"], dest)
+    sh(["git", "add", "-A"], dest)
+    sh(["git", "commit", "-qm", "tiny study"], dest)
+    return dest
+
+
+def clone_dir(src: Path, dest: Path) -> Path:
+    """A copy of a whole tiny repo (git, DVC cache, MLflow store) for a test to spoil."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
