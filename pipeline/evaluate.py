@@ -23,6 +23,7 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.io import atomic_dir, atomic_path, read_json, write_csv, write_json
     from cyclelab.metrics import load_inception, load_stats
     from cyclelab.metrics.inception_score import load_is_network, unavailable_reason
+    from cyclelab.metrics.semantic import semantic_scores
     from cyclelab.metrics.translation import score_direction, translate
     from cyclelab.models import build_generator
     from cyclelab.models.init import load_weights
@@ -66,6 +67,10 @@ def main(cfg, args) -> None:  # noqa: D103
                 source_reference=reference[source], is_net=is_net)
             if feats is not None:
                 features[direction] = feats.astype(np.float32)
+            semantic = semantic_scores(direction, names, fake, prepared=paths.PREPARED,
+                                       classifier_dir=paths.CLASSIFIER,
+                                       dataset=cfg.data.dataset, runtime=runtime)
+            scores |= semantic
             metrics[direction] = {**scores, **lines[direction]}
             rows += [{"direction": direction, "file": name,
                       **{key: values[i] for key, values in per_image.items()}}

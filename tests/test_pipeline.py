@@ -21,7 +21,8 @@ from tests.conftest import REPO, TINY, write_params
 pytestmark = pytest.mark.slow
 
 SEEDS = [0, 1]
-STAGE_RUNS = {"download": 1, "prepare": 1, "reference": 1, "pretrain_ae": 2, "train": 4,
+STAGE_RUNS = {"download": 1, "prepare": 1, "reference": 1, "classifier": 2, "pretrain_ae": 2,
+              "train": 4,
               "evaluate": 4, "compare": 2, "report": 1}
 
 
@@ -106,6 +107,9 @@ def test_metrics_are_finite_both_ways(study):
                 lo, hi = scores[key]
                 assert lo <= hi, (variant, direction, key)
             assert isinstance(scores["worse_than_identity"], bool)
+            # digits has labels: does the 7 stay a 7, against the classifier's own ceiling?
+            assert 0 <= scores["label_accuracy"] <= 1
+            assert 0 <= scores["label_accuracy_ceiling"] <= 1
             assert scores["fid"] > 0
             assert -1 <= scores["ssim"] <= 1
             for seed in SEEDS:

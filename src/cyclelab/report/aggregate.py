@@ -20,12 +20,13 @@ import numpy as np
 
 from cyclelab.metrics.uncertainty import paired_difference, seed_interval, welch
 
-LINE_SUFFIXES = ("_identity", "_floor")
+# Keys that are the same for every seed: reference lines and counts, carried over as they are.
+LINE_SUFFIXES = ("_identity", "_floor", "_ceiling", "_chance", "_n")
 MIN_SEEDS_FOR_T_TEST = 3
 
 
 def _is_line(key: str) -> bool:
-    return any(suffix in key for suffix in LINE_SUFFIXES)
+    return any(suffix in key for suffix in LINE_SUFFIXES[:2]) or key.endswith(LINE_SUFFIXES)
 
 
 def aggregate(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[str, Any]:

@@ -30,7 +30,8 @@ PAIRED_COLUMNS = (("is", "IS ↑", "{:.2f}"), ("gms", "GMS ↓", "{:.3f}"),
                   ("psnr_cycle", "cycle PSNR ↑", "{:.2f}"),
                   ("label_accuracy", "label acc. ↑", "{:.3f}"))
 LINES = (("identity", "doing nothing (untranslated source vs target)"),
-         ("floor", "floor (real target test vs real target train, same N)"))
+         ("floor", "floor (real target test vs real target train, same N)"),
+         ("ceiling", "ceiling (target classifier on real target test images)"))
 
 
 def read_csv(path: Path) -> list[dict[str, float | str]]:
@@ -96,14 +97,14 @@ def metrics_table(metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]
         row = [label, "–"]
         for direction, _ in DIRECTIONS:
             scores = first.get(direction, {})
-            for key, _, pattern in DISTRIBUTION_COLUMNS:
+            for key, _, pattern in DISTRIBUTION_COLUMNS + PAIRED_COLUMNS:
                 row.append(_with_ci(scores.get(f"{key}_{line}"),
                                     scores.get(f"{key}_{line}_ci95"), pattern))
-            row += ["–"] * len(PAIRED_COLUMNS)
-        rows.append(row)
+        if any(cell != "–" for cell in row[2:]):
+            rows.append(row)
     # Columns no variant has (e.g. label accuracy without labels) are dropped.
-    keep = [i for i in range(len(header)) if any(r[i] != "–" for r in rows[:len(metrics)])
-            or i < 2]
+    keep = [i for i in range(len(header)) if i < 2
+            or any(r[i] != "–" for r in rows[:len(metrics)])]
     return [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
 
 
