@@ -25,9 +25,12 @@ def test_identity_translator_scores_perfectly(inception, tiny_params):
     fake, rec = translate(lambda x: x, lambda x: x, real, batch_size=2,
                           runtime=make_runtime("cpu"))
     assert torch.equal(fake, real) and torch.equal(rec, real)
-    cfg = dataclasses.replace(tiny_params.eval, kid_subset_size=5, kid_subsets=2, bootstrap=20)
+    cfg = dataclasses.replace(tiny_params.eval, kid_subset_size=5, kid_subsets=2, bootstrap=20,
+                              fid_cycle=True)
     reference = reference_stats(extract_features(inception, real), inception.sha256)
-    scores, per_image, features = score_direction(real, fake, rec, reference, inception, cfg)
+    scores, per_image, features = score_direction(real, fake, rec, reference, inception, cfg,
+                                                  source_reference=reference)
+    assert scores["fid_rec"] == pytest.approx(0.0, abs=1e-3)  # seeds/000's second FID pair
     assert scores["fid"] == pytest.approx(0.0, abs=1e-3)
     assert scores["ssim"] == pytest.approx(1.0) and scores["ssim_cycle"] == pytest.approx(1.0)
     assert scores["psnr"] == 100.0 and scores["n_images"] == 5
