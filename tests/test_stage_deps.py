@@ -92,3 +92,17 @@ def test_stage_params_cover_every_section_it_reads(name):
     missing = sorted(section for section in config_sections(REPO / stage["cmd"].split()[1])
                      if not any(p == section or p.startswith(f"{section}.") for p in declared))
     assert not missing, f"{name}: add to its params in dvc.yaml: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_every_declared_param_is_in_params_yaml(name):
+    """DVC refuses to run a stage whose declared param is missing from params.yaml."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for entry in stages()[name].get("params", []):
+        key = entry if isinstance(entry, str) else next(iter(entry))
+        if "${" in key:
+            continue
+        node = params
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"{name}: {key} not in params.yaml"
+            node = node[part]
