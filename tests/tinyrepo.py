@@ -88,3 +88,21 @@ def clone_dir(src: Path, dest: Path) -> Path:
     """A copy of a whole tiny repo (git, DVC cache, MLflow store) for a test to spoil."""
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+_REPRODUCED: dict[str, Path] = {}
+
+
+def reproduced(tmp_path_factory: Any, target: str = "evaluate") -> Path:
+    """A tiny repo with ``dvc repro <target>`` done, built once per test session and shared
+    (read-only: copy it with :func:`clone_dir` before changing anything)."""
+    if target not in _REPRODUCED:
+        repo = make_repo(tmp_path_factory.mktemp(f"reproduced-{target}") / "repo")
+        sh(["dvc", "repro", target], repo, timeout=900)
+        _REPRODUCED[target] = repo
+    return _REPRODUCED[target]
+
+
+def stage_names(repo: Path) -> list[str]:
+    """The stages ``dvc.yaml`` defines (foreach/matrix expanded: ``evaluate@baseline-0``)."""
+    return sh(["dvc", "stage", "list", "--name-only"], repo).stdout.split()
