@@ -20,6 +20,18 @@ from cyclelab.losses import (
 from cyclelab.training.pool import build_pool
 from cyclelab.training.runtime import Runtime
 
+# Networks that treat each image of a batch on its own and draw no random numbers: for them one
+# pass over two batches concatenated is two passes (up to float rounding), so independent
+# passes can share one call, which runs faster on small images (bench/RESULTS.md).
+PER_SAMPLE_NETS = ("ResnetGenerator", "PatchDiscriminator", "PixelDiscriminator")
+
+
+def per_sample(net: torch.nn.Module) -> bool:
+    """Whether ``net`` is one of :data:`PER_SAMPLE_NETS` without batch norm or dropout."""
+    cross_sample = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.modules.dropout._DropoutNd)
+    return type(net).__name__ in PER_SAMPLE_NETS and not any(
+        isinstance(m, cross_sample) for m in net.modules())
+
 
 def set_requires_grad(nets: list[torch.nn.Module], flag: bool) -> None:
     """Freeze or unfreeze ``nets`` (D is frozen while G is updated)."""
@@ -96,14 +108,17 @@ class CycleGAN:
         return terms
 
     def _discriminator_terms(self, D, real, fake) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        pred_real, pred_fake = self.judge(D, real), self.judge(D, fake)
+        if per_sample(D) and not self.gan.needs_global:
+            pred_real, pred_fake = D(torch.cat([real, fake])).split([len(real), len(fake)])
+        else:
+            pred_real, pred_fake = self.judge(D, real), self.judge(D, fake)
         loss = self.gan.discriminator(pred_real, pred_fake)
         gp = torch.zeros((), device=real.device)
         if self.cfg.lambda_gp > 0:
             # Seeds/001 v2, seeds/004: (||grad D(x_hat)|| - 1)^2 between real and fake images.
             n = min(len(real), len(fake))
             gp = gradient_penalty(D, real[:n], fake[:n])
-        return loss, gp, self.gan.accuracy(pred_real, pred_fake)
+        return loss, gp, (pred_real, pred_fake)
 
     def _optimise(self, name: str, loss: torch.Tensor) -> None:
         self.scaler.scale(loss).backward()
@@ -121,10 +136,18 @@ class CycleGAN:
         set_requires_grad([self.D_a, self.D_b], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            fake_b = self.G_ab(real_a)
-            rec_a = self.G_ba(fake_b)
-            fake_a = self.G_ba(real_b)
-            rec_b = self.G_ab(fake_a)
+            idt_a = idt_b = None
+            if self.lambda_idt > 0 and per_sample(self.G_ab) and per_sample(self.G_ba):
+                # Each generator's translation and identity pass in one call.
+                sizes = [len(real_a), len(real_b)]
+                fake_b, idt_b = self.G_ab(torch.cat([real_a, real_b])).split(sizes)
+                fake_a, idt_a = self.G_ba(torch.cat([real_b, real_a])).split(sizes[::-1])
+                rec_a, rec_b = self.G_ba(fake_b), self.G_ab(fake_a)
+            else:
+                fake_b = self.G_ab(real_a)
+                rec_a = self.G_ba(fake_b)
+                fake_a = self.G_ba(real_b)
+                rec_b = self.G_ab(fake_a)
             # Adversarial: D_b should call G_ab's output real (eq. 1), and D_a likewise; plus
             # the extras of seeds/004 (feature matching, edge and colour consistency).
             terms_ab = self._generator_terms(self.D_b, real_b, real_a, fake_b)
@@ -134,8 +157,8 @@ class CycleGAN:
             loss_cycle_b = cycle_loss(real_b, rec_b)
             # Identity ||G_ab(b) - b||_1 + ||G_ba(a) - a||_1 (sec. 5.2), skipped when weight 0.
             if self.lambda_idt > 0:
-                loss_idt_b = identity_loss(real_b, self.G_ab(real_b))
-                loss_idt_a = identity_loss(real_a, self.G_ba(real_a))
+                loss_idt_b = identity_loss(real_b, self.G_ab(real_b) if idt_b is None else idt_b)
+                loss_idt_a = identity_loss(real_a, self.G_ba(real_a) if idt_a is None else idt_a)
             else:
                 loss_idt_a = loss_idt_b = zero
             extras = {key: terms_ab.get(key, zero) + terms_ba.get(key, zero)
@@ -173,7 +196,10 @@ class CycleGAN:
                 losses[f"loss_{key}"] = extras[key]
         if cfg.lambda_gp > 0:
             losses["loss_gp"] = gp_a + gp_b
-        out = {k: float(v.detach()) for k, v in losses.items()}
+        # One device sync per step, after all the work is queued.
+        values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
+        out = dict(zip(losses, values, strict=True))
+        acc_a, acc_b = self.gan.accuracy(*acc_a), self.gan.accuracy(*acc_b)
         # Seeds/002 Fig. 10: how often D calls real images real and fakes fake.
         out["acc_D_real"] = (acc_a[0] + acc_b[0]) / 2
         out["acc_D_fake"] = (acc_a[1] + acc_b[1]) / 2
