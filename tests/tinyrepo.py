@@ -99,6 +99,10 @@ def reproduced(tmp_path_factory: Any, target: str = "evaluate") -> Path:
     if target not in _REPRODUCED:
         repo = make_repo(tmp_path_factory.mktemp(f"reproduced-{target}") / "repo")
         sh(["dvc", "repro", target], repo, timeout=900)
+        # Committed, as a user commits a study before sweeping: experiments queued from this
+        # commit reuse its results (persisted checkpoints are outside DVC's run-cache).
+        sh(["git", "add", "-A"], repo)
+        sh(["git", "commit", "-qm", f"dvc repro {target}"], repo)
         _REPRODUCED[target] = repo
     return _REPRODUCED[target]
 
