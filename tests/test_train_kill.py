@@ -88,7 +88,12 @@ def test_sigkill_mid_epoch_then_rerun_equals_an_uninterrupted_run(tmp_path):
             assert torch.equal(got[name][key], tensor), f"{name}.{key}"
 
 
-def test_stage_with_ema_accuracy_and_fine_tuning_from_another_variant(tmp_path):
+def test_stage_with_ema_accuracy_and_fine_tuning_from_another_variant(tmp_path, monkeypatch):
+    # In this process (the stage's main through run_stage): no second torch import.
+    import importlib
+
+    from cyclelab.stage import add_run_arguments, run_stage
+
     root = workspace(tmp_path, train={"epochs": 1, "max_steps_per_epoch": 2, "ema": 0.9,
                                       "pool": "seed001", "cache_draw": "contiguous",
                                       "crop_size": 24, "load_size": 32, "flip": False},
@@ -96,10 +101,18 @@ def test_stage_with_ema_accuracy_and_fine_tuning_from_another_variant(tmp_path):
                                "phase2": {"init": "phase1",
                                           "train": {"lambda_identity": 10.0,
                                                     "identity_weight": "absolute"}}})
-    result = train(root, "phase2")
-    assert result.returncode == 2 and "train@phase1-0 first" in result.stderr
-    assert train(root, "phase1").returncode == 0
-    assert train(root, "phase2").returncode == 0
+    monkeypatch.chdir(root)
+    for name in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    stage = importlib.import_module("pipeline.train")
+
+    def train_here(variant: str) -> int:
+        return run_stage("train", stage.main, stage.__doc__, add_run_arguments,
+                         argv=["--variant", variant])
+
+    assert train_here("phase2") == 2  # phase1's weights are missing: one line, exit 2
+    assert train_here("phase1") == 0
+    assert train_here("phase2") == 0
     exported = weights(root, "phase2")
     assert {"G_ab", "G_ba", "G_ab_raw", "G_ba_raw", "D_a", "D_b"} == set(exported)
     assert any(not torch.equal(exported["G_ab"][k], exported["G_ab_raw"][k])
