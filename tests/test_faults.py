@@ -157,6 +157,7 @@ def test_prepare_killed_mid_folder(repo):
         assert pngs(repo / "data/prepared" / split) == n
     manifest = (repo / "data/prepared/manifest.csv").read_text().splitlines()
     assert len(manifest) == 1 + 340
+    assert not any(path.exists() for path in leftovers)  # removed by the rerun, never used
     assert "up to date" in sh(["dvc", "status", "prepare"], repo).stdout
 
 
@@ -192,7 +193,8 @@ def test_evaluate_killed_mid_way(repo):
         return any(translated.parent.glob(f".{translated.name}.tmp-*/B_to_A"))
 
     kill_when(repo, ["dvc", "repro", "-s", "-f", stage], second_direction_started)
-    assert list(translated.parent.glob(f".{translated.name}.tmp-*"))
+    leftovers = list(translated.parent.glob(f".{translated.name}.tmp-*"))
+    assert leftovers
     assert not translated.exists()
     for path in metrics:  # absent or whole: never a half-written metrics file
         if path.exists():
@@ -202,6 +204,7 @@ def test_evaluate_killed_mid_way(repo):
         scores = json.loads(path.read_text())
         assert np.isfinite(scores["A_to_B"]["fid"]) and np.isfinite(scores["B_to_A"]["fid"])
     assert pngs(translated / "A_to_B") > 0 and pngs(translated / "B_to_A") > 0
+    assert not any(path.exists() for path in leftovers)
     assert "up to date" in sh(["dvc", "status", stage], repo).stdout
 
 
@@ -259,3 +262,26 @@ def test_download_killed_mid_file_resumes(repo):
     assert "trainA 6, trainB 6, testA 6, testB 6" in out
     source = json.loads((repo / "data/raw/SOURCE.json").read_text())
     assert source["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
+    """A SIGKILLed stage leaves its temporary folder or file; the next write of the same
+    target removes it (its process is gone), never one of a live process."""
+    from cyclelab.io import atomic_dir, atomic_path
+
+    target = tmp_path / "prepared"
+    code = ("import os, sys\nfrom cyclelab.io import atomic_dir, atomic_path\n"
+            "with atomic_dir(sys.argv[1]) as tmp:\n    (tmp / 'half.png').write_bytes(b'x')\n"
+            "    with atomic_path(sys.argv[1] + '.pt') as f:\n        f.write_bytes(b'y')\n"
+            "        os.kill(os.getpid(), 9)\n")
+    subprocess.run([sys.executable, "-c", code, str(target)], timeout=60)
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert len(leftovers) == 2 and all(".tmp-" in name for name in leftovers), leftovers
+    with atomic_dir(target) as tmp, atomic_path(tmp_path / "prepared.pt") as live:
+        (tmp / "whole.png").write_bytes(b"ok")
+        live.write_bytes(b"ok")
+        # A temporary of a live process (this one) is never taken for a leftover.
+        with atomic_dir(target) as inner:
+            assert tmp.exists() and inner != tmp
+            (inner / "whole.png").write_bytes(b"ok")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared", "prepared.pt"]

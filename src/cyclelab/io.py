@@ -1,15 +1,55 @@
-"""Atomic file and folder writes: an interrupted stage leaves its old output or nothing."""
+"""Atomic file and folder writes: an interrupted stage leaves its old output or nothing.
+
+Temporary paths are named ``.<name>.tmp-<host>-<pid>-<random>`` beside their target. A stage
+killed outright (SIGKILL, power loss) cannot remove its own; the next write of the same target
+removes those whose process is gone, so repeated kills never fill the disk with half-written
+datasets or checkpoints.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".{target.name}.tmp-{socket.gethostname()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Remove the temporary paths of ``target`` left by dead processes of this host; return
+    them. (A pid reused since counts as alive: at worst a leftover stays.)"""
+    target, removed = Path(target), []
+    host = socket.gethostname()
+    for path in target.parent.glob(f".{glob.escape(target.name)}.tmp-*"):
+        owner, _, rest = path.name[len(target.name) + 6:].rpartition("-")  # host-pid, random
+        owner_host, _, pid = owner.rpartition("-")
+        if owner_host != host or not pid.isdigit() or not rest or _alive(int(pid)):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -20,7 +60,8 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    remove_stale_temporaries(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), dir=target.parent))
     try:
         yield tmp
     except BaseException:
@@ -43,7 +84,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary file path beside ``target``; on success it is renamed onto ``target``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, name = tempfile.mkstemp(prefix=_tmp_prefix(target), dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     try:
