@@ -62,12 +62,15 @@ class CycleGAN:
             self.G_ab_ema, self.G_ba_ema = copy.deepcopy(self.G_ab), copy.deepcopy(self.G_ba)
             set_requires_grad([self.G_ab_ema, self.G_ba_ema], False)
             self.nets.update(G_ab_ema=self.G_ab_ema, G_ba_ema=self.G_ba_ema)
-        betas = (train_cfg.beta1, train_cfg.beta2)
+        # Fused Adam: the same update in one pass over each tensor, 5x faster than the
+        # per-tensor loop on the CPU (a sixth of a 32 px step there; bench/RESULTS.md).
+        adam = {"betas": (train_cfg.beta1, train_cfg.beta2),
+                "fused": runtime.device.type in ("cpu", "cuda")}
         self.optimizers = {
             "G": torch.optim.Adam([*self.G_ab.parameters(), *self.G_ba.parameters()],
-                                  lr=train_cfg.lr, betas=betas),
+                                  lr=train_cfg.lr, **adam),
             "D": torch.optim.Adam([*self.D_a.parameters(), *self.D_b.parameters()],
-                                  lr=train_cfg.lr_d, betas=betas),
+                                  lr=train_cfg.lr_d, **adam),
         }
         self.gan = GAN_LOSSES[train_cfg.gan_loss]
         self.lambda_idt = identity_weight(train_cfg.lambda_cycle, train_cfg.lambda_identity,
