@@ -141,11 +141,13 @@ class CycleGAN:
         with self.runtime.autocast():
             idt_a = idt_b = None
             if self.lambda_idt > 0 and per_sample(self.G_ab) and per_sample(self.G_ba):
-                # Each generator's translation and identity pass in one call.
-                sizes = [len(real_a), len(real_b)]
-                fake_b, idt_b = self.G_ab(torch.cat([real_a, real_b])).split(sizes)
-                fake_a, idt_a = self.G_ba(torch.cat([real_b, real_a])).split(sizes[::-1])
-                rec_a, rec_b = self.G_ba(fake_b), self.G_ab(fake_a)
+                # The six passes in three calls: what G_ab can translate at once, then all of
+                # G_ba's inputs (fake_b included), then rec_b, the one pass left.
+                n_a, n_b = len(real_a), len(real_b)
+                fake_b, idt_b = self.G_ab(torch.cat([real_a, real_b])).split([n_a, n_b])
+                fake_a, idt_a, rec_a = self.G_ba(torch.cat([real_b, real_a, fake_b])).split(
+                    [n_b, n_a, n_a])
+                rec_b = self.G_ab(fake_a)
             else:
                 fake_b = self.G_ab(real_a)
                 rec_a = self.G_ba(fake_b)
