@@ -77,7 +77,7 @@ def load_weights(net: nn.Module, path: str | Path, producer: str) -> nn.Module:
         raise DataError(f"{path}: missing; run {producer} first (dvc repro)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         # Truncated, overwritten, or not plain tensors (weights_only refuses pickled code).
         raise DataError(f"{path}: corrupt or not a weights file ({type(exc).__name__}); rerun "
                         f"{producer} (dvc repro -f -s {producer})") from None
