@@ -6,70 +6,33 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO, TINY, write_params
+from tests.conftest import TINY, write_params
+from tests.tinyrepo import make_repo, sh, tiny_params
 
 pytestmark = pytest.mark.slow
 
 SEEDS = [0, 1]
 STAGE_RUNS = {"download": 1, "prepare": 1, "reference": 1, "classifier": 2, "pretrain_ae": 2,
-              "train": 4,
-              "evaluate": 4, "compare": 2, "report": 1}
-
-
-def sh(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("DVC_ROOT", None)
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n" \
-                                 f"{proc.stderr[-3000:]}"
-    return proc
+              "train": 4, "evaluate": 4, "compare": 2, "report": 1}
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    """A git copy of the repository (tracked and new files) with tiny params, reproduced."""
-    repo = tmp_path_factory.mktemp("study") / "repo"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (REPO / name).is_file() and not name.startswith(("data/", "reports/")):
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, repo / name)
-    # DVC reads the keys dvc.yaml lists from params.yaml: start from the real file.
-    write_params(repo / "params.yaml", merge(yaml.safe_load((REPO / "params.yaml").read_text()),
-                                             {**TINY, "study": {"seeds": SEEDS},
-                                              "eval": {**TINY["eval"], "every_k_epochs": 1,
-                                                       "curve_images": 4}}))
-    sh(["git", "init", "-q"], repo)
-    sh(["git", "add", "-A"], repo)
-    sh(["git", "commit", "-qm", "tiny study"], repo)
-    sh(["dvc", "repro"], repo)
+    """A git copy of the repository with tiny params (two variants, two seeds, the FID curve
+    every epoch), reproduced."""
+    params = tiny_params(variants=TINY["variants"], study={"seeds": SEEDS},
+                         eval={"every_k_epochs": 1, "curve_images": 4})
+    repo = make_repo(tmp_path_factory.mktemp("study") / "repo", params)
+    sh(["dvc", "repro"], repo, timeout=1200)
     return repo
-
-
-def merge(base: dict, override: dict) -> dict:
-    """``base`` with ``override`` applied key by key (nested mappings merged)."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "variants":
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def declared_outputs(repo: Path) -> list[Path]:
@@ -147,13 +110,14 @@ def test_repro_again_is_a_no_op(study):
     assert "up to date" in out.lower()
 
 
-def test_exp_run_with_override_adds_an_experiment(study):
-    # One experiment carries several settings: the epochs and two networks of the seeds.
-    sh(["dvc", "exp", "run", "-S", "train.epochs=2", "-S", "model.generator=attention",
-        "-S", "model.discriminator=dual_head", "-n", "two-epochs"], study)
+def test_temp_experiment_with_overrides_lands_in_exp_show_and_the_real_store(study):
+    """`dvc exp run --temp` runs in a copy under .dvc/tmp/exps that is deleted afterwards: the
+    experiment must still appear in `dvc exp show` with its metrics, and its MLflow runs and
+    artifacts must land in the repo's own store. One experiment carries several settings: the
+    epochs and two networks of the seeds."""
+    sh(["dvc", "exp", "run", "--temp", "-S", "train.epochs=2", "-S", "model.generator=attention",
+        "-S", "model.discriminator=dual_head", "-n", "two-epochs"], study, timeout=1200)
     show = json.loads(sh(["dvc", "exp", "show", "--json"], study).stdout)
-    text = json.dumps(show)
-    assert "two-epochs" in text
     fids = []
     for commit in show:
         for exp in commit.get("experiments") or []:
@@ -162,21 +126,15 @@ def test_exp_run_with_override_adds_an_experiment(study):
                 fids.append((rev.get("name"), metrics["A_to_B"]["fid"]))
     assert any(name == "two-epochs" and math.isfinite(fid) for name, fid in fids)
     with sqlite3.connect(study / "mlflow.db") as db:
-        names = {v for (v,) in db.execute("SELECT value FROM tags WHERE key = 'dvc_exp_name'")}
-    assert "two-epochs" in names
-
-
-def test_temp_experiment_logs_into_the_real_store(study):
-    """`dvc exp run --temp` runs in a copy under .dvc/tmp/exps that is deleted afterwards: its
-    MLflow runs and artifacts must land in the repo's own store."""
-    sh(["dvc", "exp", "run", "--temp", "-S", "train.lr=1.0e-4", "-n", "temp-lr"], study)
-    with sqlite3.connect(study / "mlflow.db") as db:
-        uris = [uri for (uri,) in db.execute(
-            "SELECT r.artifact_uri FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
-            "AND t.key = 'dvc_exp_name' AND t.value = 'temp-lr'")]
-    assert len(uris) >= 2  # at least both train stages reran
-    assert all(uri.startswith((study / "mlartifacts").as_uri()) for uri in uris)
-    assert all(Path(uri.removeprefix("file://")).is_dir() for uri in uris)
+        runs = db.execute(
+            "SELECT r.artifact_uri, s.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+            "AND t.key = 'dvc_exp_name' AND t.value = 'two-epochs' JOIN tags s ON "
+            "s.run_uuid = r.run_uuid AND s.key = 'stage'").fetchall()
+    assert sum(stage == "train" for _, stage in runs) == 4  # every variant and seed reran
+    assert all(uri.startswith((study / "mlartifacts").as_uri()) for uri, _ in runs)
+    # Stages that log files (train: samples and models) have them in the real store.
+    assert all(Path(uri.removeprefix("file://")).is_dir() for uri, stage in runs
+               if stage == "train")
 
 
 def test_finished_checkpoint_is_resumed_and_outputs_rewritten(study):
@@ -184,7 +142,6 @@ def test_finished_checkpoint_is_resumed_and_outputs_rewritten(study):
     variant does not use them) trains nothing and still writes every output."""
     shutil.rmtree(study / "reports/samples/baseline/s1")
     shutil.rmtree(study / "data/models/baseline/s1")
-    # `dvc exp run -S` above left its values in the workspace params.yaml (DVC's behaviour).
     epochs = yaml.safe_load((study / "params.yaml").read_text())["train"]["epochs"]
     proc = sh([sys.executable, "pipeline/train.py", "--variant", "baseline", "--seed", "1"],
               study)
