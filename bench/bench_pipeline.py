@@ -26,22 +26,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, emit  # noqa: E402
 
-# The call each stage makes once its start-up is over (see stage_probe.py).
+# The library call each stage script makes once its start-up is over (see stage_probe.py).
 PROBES = {
-    "download": ("cyclelab.data.download:download_dataset", []),
-    "prepare": ("cyclelab.data.prepare:prepare_dataset", []),
-    "reference": ("cyclelab.metrics:extract_features", []),
-    "pretrain_ae": ("cyclelab.training.loop:fit", ["--domain", "A"]),
-    "train": ("cyclelab.training.loop:fit", ["--variant", "baseline"]),
-    "evaluate": ("cyclelab.metrics.translation:translate", ["--variant", "baseline"]),
-    "report": ("cyclelab.report.build:build_report", []),
+    "download": "cyclelab.data.download:download_dataset",
+    "prepare": "cyclelab.data.prepare:prepare_dataset",
+    "reference": "cyclelab.metrics:extract_features",
+    "classifier": "cyclelab.metrics.semantic:fit_domain",
+    "pretrain_ae": "cyclelab.training.loop:fit",
+    "train": "cyclelab.training.loop:fit",
+    "evaluate": "cyclelab.metrics.translation:translate",
+    "compare": "cyclelab.report.aggregate:aggregate",
+    "report": "cyclelab.report.build:build_report",
 }
-# Small enough to reproduce in a minute or two; the stage start-ups do not depend on it.
+# Small enough to reproduce in a few minutes; the stage start-ups do not depend on it.
 SMALL = {
     "data": {"digits": {"train_per_domain": 40, "test_per_domain": 10}},
     "ae": {"epochs": 1},
+    "classifier": {"epochs": 1, "max_images": 40},
     "train": {"epochs": 1, "max_steps_per_epoch": 3, "num_samples": 2},
-    "eval": {"max_images": 10, "kid_subset_size": 5, "kid_subsets": 2},
+    "eval": {"max_images": 10, "kid_subset_size": 5, "kid_subsets": 2, "bootstrap": 10},
 }
 
 
@@ -97,18 +100,31 @@ def import_torch_seconds(repeats: int = 3) -> float:
                              for _ in range(repeats))
 
 
-def stage_startup(repo: Path, stage: str, repeats: int = 2) -> float:
-    """Best wall time from launching ``stage`` to its first real work."""
-    target, args = PROBES[stage]
+def stage_commands(repo: Path) -> dict[str, list[str]]:
+    """One reproduced command per stage script (``dvc.lock``), e.g. ``train`` ->
+    ``["pipeline/train.py", "--variant", "baseline", ...]``."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    commands: dict[str, list[str]] = {}
+    for stage in lock["stages"].values():
+        words = str(stage["cmd"]).split()
+        script = next((w for w in words if w.startswith("pipeline/")), None)
+        if script:
+            commands.setdefault(Path(script).stem, words[words.index(script):])
+    return commands
+
+
+def stage_startup(repo: Path, target: str, command: list[str], repeats: int = 2) -> float:
+    """Best wall time from launching ``command`` to its first call of ``target``."""
     best = float("inf")
     for _ in range(repeats):
         launched = time.time()
         proc = subprocess.run([sys.executable, str(REPO / "bench" / "stage_probe.py"), target,
-                               f"pipeline/{stage}.py", *args], cwd=repo, env=_env(),
+                               *command], cwd=repo, env=_env(),
                               capture_output=True, text=True, timeout=600)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE ")]
         if not lines or lines[-1] == "PROBE never reached":
-            raise RuntimeError(f"probe of {stage} did not reach {target}:\n{proc.stderr[-2000:]}")
+            raise RuntimeError(f"probe of {command} did not reach {target}:\n"
+                               f"{proc.stderr[-2000:]}")
         best = min(best, float(lines[-1].split()[1]) - launched)
     return best
 
@@ -131,10 +147,15 @@ def bench_small_study(root: Path) -> list[dict]:
                          "target_s": 5.0}))
     torch_s = import_torch_seconds()
     records.append(emit({"bench": "pipeline", "what": "import_torch", "seconds": torch_s}))
-    for stage in PROBES:
-        seconds = stage_startup(repo, stage)
+    for stage, command in stage_commands(repo).items():
+        if stage not in PROBES:
+            records.append(emit({"bench": "pipeline", "what": "stage_startup", "stage": stage,
+                                 "skipped": "no probe: add its first library call to PROBES"}))
+            continue
+        seconds = stage_startup(repo, PROBES[stage], command)
         records.append(emit({"bench": "pipeline", "what": "stage_startup", "stage": stage,
-                             "seconds": seconds, "beyond_import_torch_s": seconds - torch_s,
+                             "command": " ".join(command), "seconds": seconds,
+                             "beyond_import_torch_s": seconds - torch_s,
                              "target_beyond_s": 3.0}))
     return records
 

@@ -99,7 +99,9 @@ def table(records: list[dict]) -> str:
         lines += ["| pipeline | seconds | target |", "|---|---|---|"]
         for r in pipe:
             what = r.get("what", "study")
-            if what == "stage_startup":
+            if what == "stage_startup" and "skipped" in r:
+                lines.append(f"| start-up of {r['stage']} | – | skipped: {r['skipped']} |")
+            elif what == "stage_startup":
                 verdict = ("met" if r["beyond_import_torch_s"] <= r["target_beyond_s"]
                            else f"missed by {r['beyond_import_torch_s'] - 3:.1f} s")
                 lines.append(f"| start-up of {r['stage']} (beyond import torch: "
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
     parser.add_argument("--jsonl", type=Path, help="also write the records here")
     parser.add_argument("--table-from", type=Path, metavar="JSONL",
                         help="only print the table of these records (gpu_check.sh)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=[], metavar="JSONL",
+                        help="add the records of earlier runs (--jsonl) to this run's table")
     args = parser.parse_args(argv)
     if args.table_from:
         print(table([json.loads(line) for line in args.table_from.read_text().splitlines()
@@ -151,13 +155,19 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
         return
     set_threads(args.threads)
     sections = args.only or ["train_step", "fid", *(["pipeline"] if args.full else [])]
-    peak = emit({"bench": "peak", **measure_peak(quick=not args.full), **machine()})
+    if sections == ["pipeline"]:
+        RECORDS.append({"bench": "machine", **machine()})
+    else:
+        emit({"bench": "peak", **measure_peak(quick=not args.full), **machine()})
+        peak = RECORDS[-1]
     if "train_step" in sections:
         bench_train_step.run(args.full, peak=peak)
     if "fid" in sections:
         bench_fid.run(args.full)
     if "pipeline" in sections or args.study:
         bench_pipeline.run(full=args.full, study=args.study)
+    for path in args.merge:
+        RECORDS.extend(json.loads(line) for line in path.read_text().splitlines() if line)
     text = table(RECORDS)
     print("\n" + text)
     if args.jsonl:
