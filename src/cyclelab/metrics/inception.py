@@ -21,8 +21,8 @@ Speed (issue 8): on the CPU the same network runs under ONNX Runtime, exported o
 TorchScript file and cached by its sha256 (``$XDG_CACHE_HOME/cyclelab``). Its graph
 optimiser folds each batch norm into its convolution and fuses the ReLU, which TorchScript
 cannot do with this file (a dtype cast sits between each convolution and its batch norm):
-about 2× the images/s on 2 cores, features equal within 1e-5 (checked against TorchScript on
-every load; a mismatch or a failed export falls back to TorchScript, with a warning).
+about 2× the images/s on 2 cores, features equal within 1e-5 (checked against TorchScript when
+exported; a mismatch or a failed export falls back to TorchScript, with a warning).
 ``CYCLELAB_FID_BACKEND=torch`` forces TorchScript; GPUs always use it.
 """
 
@@ -166,45 +166,53 @@ def onnx_cache_path(sha256: str) -> Path:
 
 def _onnx_session(module: torch.jit.ScriptModule, sha256: str):
     """An ONNX Runtime session computing ``module``'s features, or None (with a warning) when
-    the export fails or the session disagrees with TorchScript on a check batch."""
+    the export fails or disagrees with TorchScript on a check batch (checked once, at export:
+    the cached file is named by the weights' sha256 and the torch version)."""
     import onnxruntime as ort
 
-    check = preprocess(torch.arange(2 * 3 * 17 * 23, dtype=torch.int64)
-                       .remainder(256).to(torch.uint8).reshape(2, 3, 17, 23))
     cache = onnx_cache_path(sha256)
     try:
         if not cache.is_file():
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".onnx",
-                                             delete=False) as tmp:
-                pass
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    torch.onnx.export(module, (check,), tmp.name, dynamo=False,
-                                      input_names=["images"], output_names=["features"],
-                                      dynamic_axes={"images": {0: "n"}, "features": {0: "n"}},
-                                      opset_version=17)
-                os.replace(tmp.name, cache)  # atomic: parallel stages never read half a file
-            finally:
-                Path(tmp.name).unlink(missing_ok=True)
+            _export_onnx(module, cache)
         options = ort.SessionOptions()
         # As many threads as torch uses (one per core by default), no second pool.
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(cache), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(cache), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 (any failure: the TorchScript path still works)
+        cache.unlink(missing_ok=True)
+        warnings.warn(f"FID network: ONNX Runtime unavailable ({exc}); using TorchScript, "
+                      "about half as fast on the CPU", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _export_onnx(module: torch.jit.ScriptModule, cache: Path) -> None:
+    """Export ``module`` to ``cache`` atomically, after checking that ONNX Runtime gives its
+    features on a check batch."""
+    import onnxruntime as ort
+
+    check = preprocess(torch.arange(2 * 3 * 17 * 23, dtype=torch.int64)
+                       .remainder(256).to(torch.uint8).reshape(2, 3, 17, 23))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".onnx", delete=False) as tmp:
+        pass
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (check,), tmp.name, dynamo=False,
+                              input_names=["images"], output_names=["features"],
+                              dynamic_axes={"images": {0: "n"}, "features": {0: "n"}},
+                              opset_version=17)
+        session = ort.InferenceSession(tmp.name, providers=["CPUExecutionProvider"])
         with torch.inference_mode():
             want = module(check).reshape(2, -1)
         got = torch.from_numpy(session.run(None, {"images": check.numpy()})[0]).reshape(2, -1)
         if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
             raise ValueError(f"features differ from TorchScript's by up to "
                              f"{(got - want).abs().max().item():.2e}")
-        return session
-    except Exception as exc:  # noqa: BLE001 (any failure: the TorchScript path still works)
-        cache.unlink(missing_ok=True)
-        warnings.warn(f"FID network: ONNX Runtime unavailable ({exc}); using TorchScript, "
-                      "about half as fast on the CPU", RuntimeWarning, stacklevel=3)
-        return None
+        os.replace(tmp.name, cache)  # atomic: parallel stages never read half a file
+    finally:
+        Path(tmp.name).unlink(missing_ok=True)
 
 
 def to_nchw_uint8(images: np.ndarray | torch.Tensor) -> torch.Tensor:
