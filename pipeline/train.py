@@ -110,7 +110,11 @@ def main(cfg, args) -> None:  # noqa: D103
                                rank=rank.rank, world_size=rank.world_size)
 
     batches = build_batches(train_cfg.batch_size, seed)
-    fingerprint = config.fingerprint(seed, model_cfg, train_cfg, variant.init,
+    # Keys that do not change the weights stay out, so a run resumes with another world size,
+    # checkpoint interval or logging.
+    weights_cfg = dataclasses.replace(train_cfg, gpus=1, checkpoint_minutes=0.0, log_every=1,
+                                      num_samples=1)
+    fingerprint = config.fingerprint(seed, model_cfg, weights_cfg, variant.init,
                                      paths.file_digest(*inputs))
     samples_dir = paths.SAMPLES / paths.run_name(args.variant, seed)
     samples_dir.mkdir(parents=True, exist_ok=True)
