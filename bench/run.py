@@ -20,8 +20,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import bench_fid, bench_pipeline, bench_train_step  # noqa: E402
-from bench.common import RECORDS, emit, machine, measure_peak, set_threads  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -153,6 +151,10 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
         print(table([json.loads(line) for line in args.table_from.read_text().splitlines()
                      if line.strip()]))
         return
+    # Imported here: printing a table (gpu_check.sh) needs neither torch nor the benchmarks.
+    from bench import bench_fid, bench_pipeline, bench_train_step
+    from bench.common import RECORDS, emit, machine, measure_peak, set_threads
+
     set_threads(args.threads)
     sections = args.only or ["train_step", "fid", *(["pipeline"] if args.full else [])]
     if sections == ["pipeline"]:
