@@ -420,6 +420,12 @@ def _check_training(cfg: Config) -> None:
         step = 2 ** model.n_downsampling
         if crop % step:
             raise ConfigError(f"{where}: train.crop_size {crop} must be a multiple of {step}")
+        if crop != cfg.data.image_size:
+            try:
+                _check_discriminator(model, crop, f"{where}.model")
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: train.crop_size {crop} is too small for the "
+                                  f"discriminator ({exc})") from None
 
 
 def _check_dataset(cfg: Config) -> None:
