@@ -34,6 +34,18 @@ def set_rng_state(state: dict[str, Any]) -> None:  # noqa: D103
     torch.set_rng_state(state["torch"])
 
 
+# What a checkpoint holds besides tensors, numbers and strings: NumPy's RNG state (an array).
+# Loading allows these and nothing else (weights_only), so a checkpoint cannot run code.
+_NUMPY_TYPES = [np.ndarray, np.dtype, type(np.dtype(np.uint32)),
+                np._core.multiarray._reconstruct]
+
+
+def load_state(path: str | Path) -> Any:
+    """Read a checkpoint written by :func:`save` (weights_only: no pickled code runs)."""
+    with torch.serialization.safe_globals(_NUMPY_TYPES):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def save(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (a crash mid-write keeps the previous file)."""
     with atomic_path(path) as tmp:
@@ -46,7 +58,7 @@ def load_if_matching(path: str | Path, fingerprint: str) -> tuple[dict | None, s
     if not path.exists():
         return None, "no checkpoint: starting fresh"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_state(path)
     except Exception as exc:  # a truncated or foreign file is not worth dying for
         return None, f"checkpoint {path} unreadable ({type(exc).__name__}): starting fresh"
     if not isinstance(state, dict) or not {"fingerprint", "epoch", "nets"} <= set(state):

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from cyclelab.training import checkpoint
 from cyclelab.training.loop import FitResult, fit
 
 
@@ -91,7 +92,7 @@ def _saved_stage(path: Path, fingerprint: str) -> int:
     for_stage = {}
     if path.exists():
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = checkpoint.load_state(path)
             for_stage = state if isinstance(state, dict) else {}
         except Exception:  # unreadable: fit() reports it by name and starts fresh
             return -1
