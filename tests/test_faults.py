@@ -28,6 +28,7 @@ import yaml
 from PIL import Image
 
 from cyclelab.errors import DataError
+from cyclelab.training.checkpoint import load_state
 from tests.conftest import write_params
 from tests.httpserver import LocalServer
 from tests.tinyrepo import clean_env, clone_dir, reproduced, sh, stage_names, tiny_params
@@ -172,7 +173,7 @@ def test_pretrain_ae_killed_mid_epoch_resumes(repo):
     # 150 images in batches of 4: an epoch is 38 steps; 0.3 s after epoch 1 is inside epoch 2.
     kill_when(repo, ["dvc", "repro", "-s", "pretrain_ae@A"], first_epoch_saved, after=0.3)
     assert not (repo / "data/ae/A").exists()
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved = load_state(checkpoint)
     assert 0 <= saved["epoch"] < 3
     out = sh(["dvc", "repro", "-s", "pretrain_ae@A"], repo).stdout
     assert f"resuming from data/checkpoints/ae_A.pt after epoch {saved['epoch'] + 1}" in out
