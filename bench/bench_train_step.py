@@ -134,7 +134,8 @@ def bench_config(cfg: StepConfig, peak_gflops: float, repeats: int, warmup: int,
 
 def select(names: list[str] | None, full: bool) -> list[StepConfig]:
     """The configs to run: named ones, or all (``full``), or the quick set."""
-    names = names or ([*CONFIGS, "study"] if full else QUICK)
+    names = names or ([*(n for n in CONFIGS if not n.startswith("tiny")), "study"] if full
+                      else QUICK)
     unknown = [n for n in names if n != "study" and n not in CONFIGS]
     if unknown:
         raise SystemExit(f"unknown config(s) {unknown}; known: {[*CONFIGS, 'study']}")
