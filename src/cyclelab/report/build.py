@@ -182,10 +182,10 @@ def plot_distribution(metrics: dict[str, dict], key: str, label: str,
         ax.bar(range(len(values)), values, 0.6, yerr=np.array(errors).T, capsize=4,
                color="#4c72b0")
         first = scores[0] if scores else {}
-        for line, style in (("identity", "--"), ("floor", ":")):
+        for line, style, color, text in (("identity", "--", "#c44e52", "doing nothing"),
+                                         ("floor", ":", "#55a868", "floor (real vs real)")):
             if isinstance(first.get(f"{key}_{line}"), int | float):
-                ax.axhline(first[f"{key}_{line}"], ls=style, color="#c44e52" if
-                           line == "identity" else "#55a868", label=line)
+                ax.axhline(first[f"{key}_{line}"], ls=style, color=color, label=text)
         ax.set_xticks(range(len(values)), list(metrics))
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
