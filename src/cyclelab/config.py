@@ -382,8 +382,9 @@ def _check_discriminator(model: ModelConfig, size: int, where: str) -> None:
                               f"data.image_size={size}")
         return
     # patch: n_layers_d stride-2 convolutions, then two 4x4 stride-1 ones (-1 px each);
-    # seed001 and dual_head: n_layers_d + 1 stride-2 convolutions; pixel: 1x1 convolutions.
-    smallest = {"patch": 3 * 2 ** n, "seed001": 2 ** (n + 1), "dual_head": 2 ** (n + 1)}
+    # seed001 and dual_head: n_layers_d + 1 stride-2 convolutions, and instance norm needs a
+    # map of at least 2x2 after them; pixel: 1x1 convolutions.
+    smallest = {"patch": 3 * 2 ** n, "seed001": 2 ** (n + 2), "dual_head": 2 ** (n + 2)}
     if size < smallest.get(kind, 1):
         raise ConfigError(f"data.image_size: got {size}, the discriminator needs >= "
                           f"{smallest[kind]} with {where}.n_layers_d={n} ({kind}); lower "
