@@ -28,6 +28,7 @@ exported; a mismatch or a failed export falls back to TorchScript, with a warnin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -180,7 +181,8 @@ def _onnx_session(module: torch.jit.ScriptModule, sha256: str):
         options.inter_op_num_threads = 1
         return ort.InferenceSession(str(cache), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 (any failure: the TorchScript path still works)
-        cache.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            cache.unlink(missing_ok=True)
         warnings.warn(f"FID network: ONNX Runtime unavailable ({exc}); using TorchScript, "
                       "about half as fast on the CPU", RuntimeWarning, stacklevel=3)
         return None
@@ -210,6 +212,7 @@ def _export_onnx(module: torch.jit.ScriptModule, cache: Path) -> None:
         if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
             raise ValueError(f"features differ from TorchScript's by up to "
                              f"{(got - want).abs().max().item():.2e}")
+        os.chmod(tmp.name, 0o644)  # NamedTemporaryFile makes it 0600; a cache is shared
         os.replace(tmp.name, cache)  # atomic: parallel stages never read half a file
     finally:
         Path(tmp.name).unlink(missing_ok=True)
