@@ -336,8 +336,8 @@ def build_cityscapes(entry: DatasetEntry, ctx: BuildContext) -> Built:
     return built
 
 
-def read_idx_images(path: Path) -> np.ndarray:
-    """The N x rows x cols uint8 images of an MNIST idx3 file (gzipped or not)."""
+def _read_idx(path: Path, magic: int, kind: str) -> bytes:
+    """The bytes of an MNIST idx file (gzipped or not) whose magic number is ``magic``."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
@@ -345,8 +345,16 @@ def read_idx_images(path: Path) -> np.ndarray:
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: unreadable ({_first_line(exc)}); delete it and download it "
                         "again") from None
-    if len(data) < 16 or struct.unpack(">I", data[:4])[0] != 0x00000803:
-        raise DataError(f"{path}: not an MNIST idx3 image file (bad magic number)")
+    if len(data) < 8 or struct.unpack(">I", data[:4])[0] != magic:
+        raise DataError(f"{path}: not an MNIST {kind} file (bad magic number)")
+    return data
+
+
+def read_idx_images(path: Path) -> np.ndarray:
+    """The N x rows x cols uint8 images of an MNIST idx3 file (gzipped or not)."""
+    data = _read_idx(path, 0x00000803, "idx3 image")
+    if len(data) < 16:
+        raise DataError(f"{path}: truncated MNIST file; delete it and download it again")
     n, rows, cols = struct.unpack(">III", data[4:16])
     if len(data) != 16 + n * rows * cols:
         raise DataError(f"{path}: truncated MNIST file ({len(data) - 16} bytes for {n} images of "
@@ -356,15 +364,7 @@ def read_idx_images(path: Path) -> np.ndarray:
 
 def read_idx_labels(path: Path) -> np.ndarray:
     """The N uint8 class labels of an MNIST idx1 file (gzipped or not)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: unreadable ({_first_line(exc)}); delete it and download it "
-                        "again") from None
-    if len(data) < 8 or struct.unpack(">I", data[:4])[0] != 0x00000801:
-        raise DataError(f"{path}: not an MNIST idx1 label file (bad magic number)")
+    data = _read_idx(path, 0x00000801, "idx1 label")
     (n,) = struct.unpack(">I", data[4:8])
     if len(data) != 8 + n:
         raise DataError(f"{path}: truncated MNIST label file; delete it and download it again")
