@@ -14,7 +14,8 @@ from cyclelab.stage import run_stage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:  # noqa: D103
-    parser.add_argument("--variant", required=True, help="a name under variants: in params.yaml")
+    parser.add_argument("--variant", required=True,
+                        help="a name under variants: or finetunes: in params.yaml")
 
 
 def main(cfg, args) -> None:  # noqa: D103

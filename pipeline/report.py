@@ -24,6 +24,8 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.tracking import stage_run
 
     variants = {name: v.description for name, v in cfg.variants.items()}
+    variants |= {name: "; ".join(filter(None, (v.description, f"fine-tuned from {v.init}")))
+                 for name, v in cfg.finetunes.items()}
     reference = read_json(paths.REFERENCE / "meta.json", "dvc repro reference")
     metrics = {v: read_json(paths.METRICS / f"{v}.json", f"dvc repro compare@{v}")
                for v in variants}
@@ -57,10 +59,11 @@ def main(cfg, args) -> None:  # noqa: D103
         "Inception Score / GMS": unavailable_reason(cfg.eval) or
         f"from {cfg.eval.is_weights} ({cfg.eval.is_splits} splits)",
     }
-    for name in cfg.variants:  # parameter counts, receptive field (and its note)
+    for name in cfg.runs:  # parameter counts, receptive field (and its note)
         study[f"networks of {name}"] = network_summary(cfg.variant(name)[1],
                                                        cfg.data.image_size)
-    with stage_run("report", config.flatten({"variants": cfg.variants, "study": cfg.study}),
+    with stage_run("report", config.flatten({"variants": cfg.variants,
+                                             "finetunes": cfg.finetunes, "study": cfg.study}),
                    description="study report") as run:
         write_json(paths.REPORTS / "comparisons.json", comparisons)
         build_report(variants, paths.REPORTS, paths.REPORTS / "figures", study,

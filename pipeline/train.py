@@ -1,5 +1,6 @@
 """Stage train@<variant>-<seed>: CycleGAN training of one variant of params.yaml with one
-replicate seed of study.seeds.
+replicate seed of study.seeds. Stage finetune@<name> (--all-seeds) trains a finetune of
+params.yaml for every seed, each from its parent variant's final weights of the same seed.
 
 Writes data/models/<variant>/s<seed>/{G_ab,G_ba,D_a,D_b}.pt, reports/plots/train/<variant>/
 s<seed>.csv (one row per epoch), reports/samples/<variant>/s<seed>/epoch_NNN.png (rows: real A,
@@ -12,7 +13,7 @@ import contextlib
 import dataclasses
 import sys
 
-from cyclelab.stage import add_run_arguments, run_seed, run_stage
+from cyclelab.stage import add_run_arguments, run_seeds, run_stage
 
 SAMPLE_ROWS = ("real A", "A→B", "A→B→A", "real B", "B→A", "B→A→B")
 
@@ -24,9 +25,21 @@ class _Silent:
         return lambda *args, **kwargs: None
 
 
+def add_arguments(parser) -> None:  # noqa: D103
+    add_run_arguments(parser)
+    parser.add_argument("--all-seeds", action="store_true",
+                        help="train every seed of study.seeds in turn (the finetune stage)")
+
+
 def main(cfg, args) -> None:  # noqa: D103
+    cfg.variant(args.variant)  # a one-line error for an unknown name, before any seed
+    for seed in run_seeds(cfg, args.seed, args.all_seeds):
+        train_seed(cfg, args, seed)
+
+
+def train_seed(cfg, args, seed: int) -> None:
+    """Train ``args.variant`` with replicate seed ``seed``."""
     variant, model_cfg, train_cfg = cfg.variant(args.variant)
-    seed = run_seed(cfg, args.seed)
 
     from cyclelab.training import distributed
 
@@ -221,4 +234,4 @@ def main(cfg, args) -> None:  # noqa: D103
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_stage("train", main, __doc__, add_run_arguments))
+    raise SystemExit(run_stage("train", main, __doc__, add_arguments))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from cyclelab import config
 from cyclelab.errors import ConfigError
@@ -74,7 +75,7 @@ def test_variant_overrides_apply(tiny_raw):
     variant, model, train = cfg.variant("ae_init")
     assert (variant.init, model.n_blocks, train.lambda_cycle) == ("ae", 2, 5.0)
     assert cfg.variant("baseline")[2].lambda_cycle == 10.0
-    with pytest.raises(ConfigError, match="variants.nope: no such variant"):
+    with pytest.raises(ConfigError, match="--variant nope: no such variant"):
         cfg.variant("nope")
 
 
@@ -150,3 +151,54 @@ def test_discriminator_size_check_matches_what_the_network_runs(kind, tiny_raw):
     tiny_raw["model"].update(n_layers_d=3)
     with pytest.raises(ConfigError, match="discriminator needs >= 32"):
         config.from_dict(tiny_raw)
+
+
+def test_finetune_inherits_its_parents_overrides_then_applies_its_own(tiny_raw):
+    tiny_raw["variants"]["ae_init"]["train"] = {"lambda_cycle": 5.0, "epochs": 7}
+    tiny_raw["variants"]["ae_init"]["model"] = {"n_blocks": 2}
+    tiny_raw["finetunes"] = {"ft": {"init": "ae_init", "train": {"lambda_identity": 0.0}},
+                             "ft2": {"init": "ft", "train": {"epochs": 1}}}
+    cfg = config.from_dict(tiny_raw)
+    assert list(cfg.runs) == ["baseline", "ae_init", "ft", "ft2"]
+    variant, model, train = cfg.variant("ft2")
+    assert variant.init == "ft"
+    assert (model.n_blocks, train.lambda_cycle, train.lambda_identity, train.epochs) == (
+        2, 5.0, 0.0, 1)
+
+
+@pytest.mark.parametrize("finetunes, variants, message", [
+    ({"ft": {"init": "nope"}}, None, "finetunes.ft.init: got 'nope', expected the variant"),
+    ({"ft": {"init": "random"}}, None, "finetunes.ft.init: got 'random'"),
+    ({"ft": {"init": "ft"}}, None, "finetunes.ft.init: got 'ft'"),
+    ({"a": {"init": "b"}, "b": {"init": "a"}}, None, r"finetunes.a.init: a cycle, a -> b -> a"),
+    ({"ft": {"init": "baseline", "model": {"ngf": 8}}}, None,
+     "finetunes.ft.model: a finetune keeps its parent's networks"),
+    ({"baseline": {"init": "ae_init"}}, None, "finetunes.baseline: the name is also under"),
+    ({}, {"ft": {"init": "baseline"}},
+     "variants.ft.init: got 'baseline', allowed: random, ae; to fine-tune 'baseline'"),
+])
+def test_bad_finetunes_are_one_line_naming_the_key(tiny_raw, finetunes, variants, message):
+    tiny_raw["finetunes"] = finetunes
+    tiny_raw["variants"].update(variants or {})
+    with pytest.raises(ConfigError, match=message):
+        config.from_dict(tiny_raw)
+
+
+def test_empty_finetunes_are_allowed(tiny_raw):
+    tiny_raw["finetunes"] = None
+    assert config.from_dict(tiny_raw).finetunes == {}
+
+
+def test_the_seed_reports_params_in_the_readme_are_valid():
+    """README's block of the seed reports' settings (seeds 001 v1-v3, 002, 004) validates."""
+    import re
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"The seed reports as variants.*?```yaml\n(.*?)```", text, re.S)
+    assert block, "README: the seed reports' params block is gone"
+    seeds = yaml.safe_load(block.group(1))
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["variants"], raw["finetunes"] = seeds["variants"], seeds["finetunes"]
+    cfg = config.from_dict(raw)
+    assert {"seed001_v1", "seed001_v2", "seed001_v3", "seed004_task1"} <= set(cfg.variants)
+    assert cfg.variant("seed002_identity")[2].lambda_identity == 1.0

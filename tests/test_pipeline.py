@@ -1,6 +1,6 @@
 """End to end: the real `dvc repro` of the whole DAG on tiny params with two variants and two
-replicate seeds, in a copy of the repo; then a no-op rerun and a `dvc exp run -S` variant
-experiment with its own metrics."""
+replicate seeds and a finetune of one of them, in a copy of the repo; then a no-op rerun and a
+`dvc exp run -S` variant experiment with its own metrics."""
 
 from __future__ import annotations
 
@@ -20,16 +20,19 @@ from tests.tinyrepo import make_repo, sh, tiny_params
 pytestmark = pytest.mark.slow
 
 SEEDS = [0, 1]
+# MLflow runs per stage script: the finetune's seeds are "train" runs, its scores "evaluate" ones.
 STAGE_RUNS = {"download": 1, "prepare": 1, "reference": 1, "classifier": 2, "pretrain_ae": 2,
-              "train": 4, "evaluate": 4, "compare": 2, "report": 1}
+              "train": 6, "evaluate": 6, "compare": 3, "report": 1}
+# seeds/002's second phase: baseline's final weights, one more epoch without the identity loss.
+FINETUNES = {"ft": {"init": "baseline", "train": {"epochs": 1, "lambda_identity": 0.0}}}
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    """A git copy of the repository with tiny params (two variants, two seeds, the FID curve
-    every epoch), reproduced."""
-    params = tiny_params(variants=TINY["variants"], study={"seeds": SEEDS},
-                         eval={"every_k_epochs": 1, "curve_images": 4})
+    """A git copy of the repository with tiny params (two variants, two seeds, a finetune, the
+    FID curve every epoch), reproduced."""
+    params = tiny_params(variants=TINY["variants"], finetunes=FINETUNES,
+                         study={"seeds": SEEDS}, eval={"every_k_epochs": 1, "curve_images": 4})
     repo = make_repo(tmp_path_factory.mktemp("study") / "repo", params)
     sh(["dvc", "repro"], repo, timeout=1200)
     return repo
@@ -55,7 +58,7 @@ def test_every_declared_output_exists(study):
 
 
 def test_metrics_are_finite_both_ways(study):
-    for variant in ("baseline", "ae_init"):
+    for variant in ("baseline", "ae_init", "ft"):
         metrics = json.loads((study / f"reports/metrics/{variant}.json").read_text())
         assert metrics["seeds"] == SEEDS
         for direction in ("A_to_B", "B_to_A"):
@@ -81,6 +84,7 @@ def test_metrics_are_finite_both_ways(study):
     comparisons = json.loads((study / "reports/comparisons.json").read_text())
     assert {(c["direction"], c["metric"]) for c in comparisons} == {
         (d, m) for d in ("A_to_B", "B_to_A") for m in ("fid", "kid")}
+    assert len(comparisons) == 3 * 2 * 2  # three pairs of variants, two directions, FID and KID
     assert all(isinstance(c["significant"], bool) and c["sentence"] for c in comparisons)
     page = (study / "reports/index.html").read_text()
     assert "doing nothing" in page and "floor" in page and "Lowest FID" not in page
@@ -130,7 +134,8 @@ def test_temp_experiment_with_overrides_lands_in_exp_show_and_the_real_store(stu
             "SELECT r.artifact_uri, s.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
             "AND t.key = 'dvc_exp_name' AND t.value = 'two-epochs' JOIN tags s ON "
             "s.run_uuid = r.run_uuid AND s.key = 'stage'").fetchall()
-    assert sum(stage == "train" for _, stage in runs) == 4  # every variant and seed reran
+    # Every variant and seed reran, the finetune too: its parent's weights changed.
+    assert sum(stage == "train" for _, stage in runs) == 6
     assert all(uri.startswith((study / "mlartifacts").as_uri()) for uri, _ in runs)
     # Stages that log files (train: samples and models) have them in the real store.
     assert all(Path(uri.removeprefix("file://")).is_dir() for uri, stage in runs
@@ -162,6 +167,29 @@ def test_adding_a_seed_reruns_only_the_new_runs(study):
     finally:
         params.write_text(before)
     assert {"train@baseline-7", "train@ae_init-7", "evaluate@baseline-7",
-            "evaluate@ae_init-7"} <= stale
+            "evaluate@ae_init-7", "finetune@ft", "evaluate_finetune@ft-7"} <= stale
+    assert "evaluate_finetune@ft-0" not in stale
     assert not any(name.startswith(("train@", "evaluate@")) and not name.endswith("-7")
                    for name in stale), stale
+
+
+def test_a_finetune_starts_from_its_parent_and_dvc_sees_the_dependency(study):
+    lock = yaml.safe_load((study / "dvc.lock").read_text())["stages"]
+    assert "data/models/baseline" in {d["path"] for d in lock["finetune@ft"]["deps"]}
+    for seed in SEEDS:
+        meta = json.loads((study / f"data/models/ft/s{seed}/meta.json").read_text())
+        assert meta["init"] == "baseline"
+        history = (study / f"reports/plots/train/ft/s{seed}.csv").read_text().splitlines()
+        assert len(history) == 2  # a header and its one epoch
+    assert "fine-tuned from baseline" in (study / "reports/index.html").read_text()
+    # New weights of the parent make the finetune (and only what follows it) stale.
+    weights = study / "data/models/baseline/s0/G_ab.pt"
+    before = weights.read_bytes()
+    try:
+        weights.write_bytes(before + b"\0")
+        stale = set(json.loads(sh(["dvc", "status", "--json"], study).stdout))
+    finally:
+        weights.write_bytes(before)
+    assert {"finetune@ft", "evaluate@baseline-0"} <= stale
+    assert not any(name.startswith(("train@ae_init", "train@baseline-1", "evaluate@ae_init",
+                                    "evaluate_finetune@")) for name in stale), stale

@@ -82,15 +82,19 @@ def config_sections(script: Path) -> set[str]:
     tree = ast.parse(script.read_text(encoding="utf-8"))
     names = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
              and isinstance(node.value, ast.Name) and node.value.id == "cfg"}
-    return {"variants" if name == "variant" else name for name in names}
+    aliases = {"variant": {"variants"}, "runs": {"variants", "finetunes"}}
+    return set().union(*(aliases.get(name, {name}) for name in names))
 
 
 @pytest.mark.parametrize("name", sorted(stages()))
 def test_stage_params_cover_every_section_it_reads(name):
     stage = stages()[name]
     declared = [p if isinstance(p, str) else next(iter(p)) for p in stage.get("params", [])]
+    # cfg.variant(name) reads variants: or finetunes: (a finetune stage declares its own).
+    covers = {"variants": ("variants", "finetunes")}
     missing = sorted(section for section in config_sections(REPO / stage["cmd"].split()[1])
-                     if not any(p == section or p.startswith(f"{section}.") for p in declared))
+                     if not any(p == s or p.startswith(f"{s}.") for p in declared
+                                for s in covers.get(section, (section,))))
     assert not missing, f"{name}: add to its params in dvc.yaml: {missing}"
 
 

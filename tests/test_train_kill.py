@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 STAGE = REPO / "pipeline" / "train.py"
 
 
-def workspace(root: Path, train: dict | None = None, variants: dict | None = None) -> Path:
+def workspace(root: Path, train: dict | None = None, variants: dict | None = None,
+              finetunes: dict | None = None) -> Path:
     """A folder with tiny prepared images and params (no DVC: the stage script itself)."""
     rng = np.random.default_rng(0)
     for split, n in (("trainA", 24), ("trainB", 24), ("testA", 2), ("testB", 2)):
@@ -35,7 +36,7 @@ def workspace(root: Path, train: dict | None = None, variants: dict | None = Non
                 folder / f"{i:03d}.png")
     raw = {**TINY, "train": {**TINY["train"], "epochs": 3, "max_steps_per_epoch": 0,
                              "checkpoint_minutes": 0.0005, "log_every": 1000, **(train or {})},
-           "variants": variants or {"baseline": {"init": "random"}}}
+           "variants": variants or {"baseline": {"init": "random"}}, "finetunes": finetunes or {}}
     write_params(root / "params.yaml", raw)
     return root
 
@@ -92,27 +93,27 @@ def test_stage_with_ema_accuracy_and_fine_tuning_from_another_variant(tmp_path, 
     # In this process (the stage's main through run_stage): no second torch import.
     import importlib
 
-    from cyclelab.stage import add_run_arguments, run_stage
+    from cyclelab.stage import run_stage
 
     root = workspace(tmp_path, train={"epochs": 1, "max_steps_per_epoch": 2, "ema": 0.9,
                                       "pool": "seed001", "cache_draw": "contiguous",
                                       "crop_size": 24, "load_size": 32, "flip": False},
-                     variants={"phase1": {"init": "random", "train": {"lambda_identity": 0.0}},
-                               "phase2": {"init": "phase1",
-                                          "train": {"lambda_identity": 10.0,
-                                                    "identity_weight": "absolute"}}})
+                     variants={"phase1": {"init": "random", "train": {"lambda_identity": 0.0}}},
+                     finetunes={"phase2": {"init": "phase1",
+                                           "train": {"lambda_identity": 10.0,
+                                                     "identity_weight": "absolute"}}})
     monkeypatch.chdir(root)
     for name in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_EXP_NAME"):
         monkeypatch.delenv(name, raising=False)
     stage = importlib.import_module("pipeline.train")
 
-    def train_here(variant: str) -> int:
-        return run_stage("train", stage.main, stage.__doc__, add_run_arguments,
-                         argv=["--variant", variant])
+    def train_here(variant: str, *flags: str) -> int:
+        return run_stage("train", stage.main, stage.__doc__, stage.add_arguments,
+                         argv=["--variant", variant, *flags])
 
-    assert train_here("phase2") == 2  # phase1's weights are missing: one line, exit 2
+    assert train_here("phase2", "--all-seeds") == 2  # phase1's weights are missing: exit 2
     assert train_here("phase1") == 0
-    assert train_here("phase2") == 0
+    assert train_here("phase2", "--all-seeds") == 0  # the finetune stage's command
     exported = weights(root, "phase2")
     assert {"G_ab", "G_ba", "G_ab_raw", "G_ba_raw", "D_a", "D_b"} == set(exported)
     assert any(not torch.equal(exported["G_ab"][k], exported["G_ab_raw"][k])

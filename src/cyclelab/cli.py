@@ -51,7 +51,8 @@ def _export(cfg: config_mod.Config, args: argparse.Namespace) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default=config_mod.PARAMS_FILE,
                         help="params file (default: %(default)s)")
-    parser.add_argument("--variant", required=True, help="a name under variants: in params.yaml")
+    parser.add_argument("--variant", required=True,
+                        help="a name under variants: or finetunes: in params.yaml")
     parser.add_argument("--seed", type=int, default=None,
                         help="replicate seed, one of study.seeds (default: the first)")
     parser.add_argument("--direction", required=True, choices=("AtoB", "BtoA"),

@@ -232,9 +232,14 @@ class StudyConfig:
 
 @dataclass(frozen=True)
 class VariantConfig:
-    """``variants.<name>``: one CycleGAN run, as overrides of ``train.*`` and ``model.*``."""
+    """``variants.<name>``: one CycleGAN run, as overrides of ``train.*`` and ``model.*``.
 
-    init: str = _f("random", doc="random | ae | another variant's name (fine-tune its weights)")
+    ``finetunes.<name>`` has the same keys: it starts from the final weights of the variant (or
+    finetune) its ``init`` names, same seed, and inherits that one's overrides before applying
+    its own ``train`` ones (seeds/002's second phase)."""
+
+    init: str = _f("random", doc="variants: random | ae; finetunes: the variant (or finetune) "
+                                 "whose final weights it starts from")
     description: str = _f("")
     train: dict = _f(factory=dict, schema=TrainConfig)
     model: dict = _f(factory=dict, schema=ModelConfig)
@@ -255,16 +260,31 @@ class Config:
     study: StudyConfig = _f(factory=StudyConfig)
     variants: dict = _f(factory=lambda: {"baseline": VariantConfig()}, schema=VariantConfig,
                        mapping=True)
+    finetunes: dict = _f(factory=dict, schema=VariantConfig, mapping=True, allow_empty=True,
+                         doc="fine-tuned variants: finetune@<name> trains every seed from the "
+                             "final weights of the variant its init names")
+
+    @property
+    def runs(self) -> dict:
+        """Every trained variant, ``variants`` then ``finetunes`` (names are distinct)."""
+        return {**self.variants, **self.finetunes}
 
     def variant(self, name: str) -> tuple[VariantConfig, ModelConfig, TrainConfig]:
-        """The variant ``name`` with its overrides applied to ``model`` and ``train``."""
-        if name not in self.variants:
-            raise ConfigError(
-                f"variants.{name}: no such variant; params.yaml defines {sorted(self.variants)}"
-            )
-        variant = self.variants[name]
-        model = dataclasses.replace(self.model, **variant.model)
-        train = dataclasses.replace(self.train, **variant.train)
+        """The variant or finetune ``name`` with its overrides applied to ``model`` and ``train``
+        (a finetune's on top of its parent's)."""
+        if name in self.variants:
+            variant = self.variants[name]
+            model, train = self.model, self.train
+        elif name in self.finetunes:
+            variant = self.finetunes[name]
+            if variant.init not in self.runs:  # validation reports it with the key
+                raise ConfigError(f"finetunes.{name}.init: {variant.init!r} is not a variant")
+            _, model, train = self.variant(variant.init)
+        else:
+            raise ConfigError(f"--variant {name}: no such variant; params.yaml defines "
+                              f"{', '.join(self.runs)}")
+        model = dataclasses.replace(model, **variant.model)
+        train = dataclasses.replace(train, **variant.train)
         return variant, model, train
 
 
@@ -324,7 +344,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         if dataclasses.is_dataclass(tp):
             values[name] = _build(tp, value, key)
         elif "schema" in meta and meta.get("mapping"):
-            values[name] = _build_mapping(meta["schema"], value, key)
+            values[name] = _build_mapping(meta["schema"], value, key,
+                                          meta.get("allow_empty", False))
         elif "schema" in meta:
             # Overrides: a partial mapping of another section, validated against its schema.
             partial = _build(meta["schema"], value, key)
@@ -334,8 +355,10 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     return cls(**values)
 
 
-def _build_mapping(schema: type, raw: Any, prefix: str) -> dict:
-    if not isinstance(raw, dict) or not raw:
+def _build_mapping(schema: type, raw: Any, prefix: str, allow_empty: bool = False) -> dict:
+    if allow_empty and raw is None:
+        return {}
+    if not isinstance(raw, dict) or not (raw or allow_empty):
         raise ConfigError(f"{prefix}: got {raw!r}, expected a mapping of one or more names")
     out = {}
     for name, value in raw.items():
@@ -353,7 +376,7 @@ def _check_shapes(cfg: Config) -> None:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"study.seeds: got {seeds!r}, expected one or more distinct integers")
     size = cfg.data.image_size
-    for name in ("", *cfg.variants):
+    for name in ("", *cfg.variants):  # finetunes keep their parent's networks
         model = cfg.variant(name)[1] if name else cfg.model
         where = f"variants.{name}.model" if name and cfg.variants[name].model else "model"
         if model.generator == "unet":  # depth follows the size: it must halve twice
@@ -391,16 +414,42 @@ def _check_discriminator(model: ModelConfig, size: int, where: str) -> None:
                           f"n_layers_d or raise image_size")
 
 
+def _check_finetunes(cfg: Config) -> None:
+    """``variants`` start from scratch or the autoencoders; ``finetunes`` from a trained variant,
+    which dvc.yaml's finetune@<name> stage depends on (a matrix stage cannot)."""
+    for name, variant in cfg.variants.items():
+        if variant.init not in ("random", "ae"):
+            hint = (f"; to fine-tune {variant.init!r}'s weights move {name} under finetunes: "
+                    f"(dvc.yaml's finetune stage depends on that variant's models)"
+                    if variant.init in cfg.runs else "")
+            raise ConfigError(f"variants.{name}.init: got {variant.init!r}, allowed: random, "
+                              f"ae{hint}")
+    for name, finetune in cfg.finetunes.items():
+        where = f"finetunes.{name}"
+        if name in cfg.variants:
+            raise ConfigError(f"{where}: the name is also under variants:; rename one (names "
+                              "are output folders)")
+        if finetune.init not in cfg.runs or finetune.init == name:
+            raise ConfigError(f"{where}.init: got {finetune.init!r}, expected the variant (or "
+                              f"another finetune) to start from: {', '.join(cfg.variants)}")
+        if finetune.model:
+            raise ConfigError(f"{where}.model: a finetune keeps its parent's networks (it loads "
+                              f"their weights); remove {', '.join(finetune.model)} or make a "
+                              "variant")
+        chain, parent = [name], finetune.init
+        while parent in cfg.finetunes:
+            if parent in chain:
+                raise ConfigError(f"{where}.init: a cycle, {' -> '.join([*chain, parent])}")
+            chain.append(parent)
+            parent = cfg.finetunes[parent].init
+
+
 def _check_training(cfg: Config) -> None:
     """Training keys valid alone but not together (losses need their network, stages agree)."""
-    for name, variant in cfg.variants.items():
+    _check_finetunes(cfg)
+    for name in cfg.runs:
         model, train = cfg.variant(name)[1:]
-        where = f"variants.{name}"
-        if variant.init not in ("random", "ae") and variant.init not in cfg.variants:
-            raise ConfigError(f"{where}.init: got {variant.init!r}, allowed: random, ae or a "
-                              f"variant name ({', '.join(cfg.variants)})")
-        if variant.init == name:
-            raise ConfigError(f"{where}.init: a variant cannot start from its own weights")
+        where = f"{'variants' if name in cfg.variants else 'finetunes'}.{name}"
         if train.gan_loss == "relativistic" and model.discriminator != "dual_head":
             raise ConfigError(f"{where}: train.gan_loss relativistic reads the global head of "
                               f"model.discriminator dual_head (got {model.discriminator})")

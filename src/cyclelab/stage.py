@@ -81,7 +81,8 @@ def run_stage(
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """``--variant`` and ``--seed``: one replicate of one variant (train, evaluate)."""
-    parser.add_argument("--variant", required=True, help="a name under variants: in params.yaml")
+    parser.add_argument("--variant", required=True,
+                        help="a name under variants: or finetunes: in params.yaml")
     parser.add_argument("--seed", type=int, default=None,
                         help="replicate seed, one of study.seeds (default: the first)")
 
@@ -94,3 +95,9 @@ def run_seed(cfg: config_mod.Config, seed: int | None) -> int:
         raise config_mod.ConfigError(f"--seed {seed}: not in study.seeds {cfg.study.seeds}; "
                                      "add it there (dvc.yaml runs one stage per listed seed)")
     return seed
+
+
+def run_seeds(cfg: config_mod.Config, seed: int | None, all_seeds: bool) -> list[int]:
+    """``--seed`` (one replicate, checked) or ``--all-seeds`` (every one of ``study.seeds``: the
+    finetune stage, which declares ``study.seeds``; a per-seed stage must not)."""
+    return list(cfg.study.seeds) if all_seeds else [run_seed(cfg, seed)]
