@@ -5,8 +5,10 @@
     .venv/bin/python bench/run.py --full --study   # and the default study's wall time by stage
 
 Sections: the machine's peak (matmul and 3x3 convolutions), the training step (ours against the
-plain reference step, interleaved), FID feature extraction (ours against clean-fid), and with
-``--full`` the pipeline (no-op ``dvc repro``, stage start-ups, train's peak RSS at 256 px).
+plain reference step, interleaved), the step's convolutions replayed alone (the MFU ceiling
+with torch's kernels, ``bench_kernels.py``), FID feature extraction (ours against clean-fid),
+and with ``--full`` the pipeline (no-op ``dvc repro``, stage start-ups, train's peak RSS at
+256 px).
 The table between the markers in ``bench/RESULTS.md`` is replaced; the notes around it are
 kept. ``--no-write`` leaves the file alone.
 """
@@ -76,6 +78,20 @@ def table(records: list[dict]) -> str:
                 f"| {ref['s_per_iter']:.3f} | {_pct(ref['mfu'])} | {ours['vs_reference']:.2f}× "
                 f"| {'; '.join(targets) or '–'} |")
         lines.append("")
+    kernels = [r for r in records if r["bench"] == "kernels"]
+    if kernels:
+        lines += ["| step's convolutions alone | px | batch | ours s/iter | convolutions alone s "
+                  "| share of the step | ours MFU | MFU ceiling with these kernels | MFU target |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in kernels:
+            target = TARGET_MFU.get(r["size"])
+            verdict = (f"≥ {_pct(target)}: " + ("reachable" if r["mfu_ceiling"] >= target else
+                       f"above the ceiling by {_pct(target - r['mfu_ceiling'])}")
+                       if target else "–")
+            lines.append(f"| {r['config']} | {r['size']} | {r['batch']} | {r['step_s']:.3f} "
+                         f"| {r['conv_alone_s']:.3f} | {_pct(r['conv_share'])} "
+                         f"| {_pct(r['mfu'])} | {_pct(r['mfu_ceiling'])} | {verdict} |")
+        lines.append("")
     fid = [r for r in records if r["bench"] == "fid_features"]
     if fid:
         lines += ["| FID features | px | images | ours img/s | clean-fid img/s | ours ÷ clean-fid "
@@ -137,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="everything but the study")
     parser.add_argument("--study", action="store_true", help="also the default study")
-    parser.add_argument("--only", nargs="+", choices=["train_step", "fid", "pipeline"],
+    parser.add_argument("--only", nargs="+",
+                        choices=["train_step", "kernels", "fid", "pipeline"],
                         help="run these sections only")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
@@ -152,11 +169,12 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
                      if line.strip()]))
         return
     # Imported here: printing a table (gpu_check.sh) needs neither torch nor the benchmarks.
-    from bench import bench_fid, bench_pipeline, bench_train_step
+    from bench import bench_fid, bench_kernels, bench_pipeline, bench_train_step
     from bench.common import RECORDS, emit, machine, measure_peak, set_threads
 
     set_threads(args.threads)
-    sections = args.only or ["train_step", "fid", *(["pipeline"] if args.full else [])]
+    sections = args.only or ["train_step", "kernels", "fid",
+                             *(["pipeline"] if args.full else [])]
     if sections == ["pipeline"]:
         RECORDS.append({"bench": "machine", **machine()})
     else:
@@ -164,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
         peak = RECORDS[-1]
     if "train_step" in sections:
         bench_train_step.run(args.full, peak=peak)
+    if "kernels" in sections:
+        bench_kernels.run(args.full, peak=peak)
     if "fid" in sections:
         bench_fid.run(args.full)
     if "pipeline" in sections or args.study:

@@ -75,3 +75,27 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     assert '"impl": "ours"' in jsonl and '"impl": "reference"' in jsonl
     table_md = (tmp_path / "bench_gpu.md").read_text()
     assert "| tiny_32 | 32 | 1 | cpu, fp32 |" in table_md
+
+
+def test_kernel_ceiling_records_every_convolution_and_replays_it():
+    from bench.bench_kernels import ConvRecorder, replay_seconds
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    x = torch.randn(2, 3, 8, 8)
+    recorder = ConvRecorder()
+    with recorder:
+        net(x).sum().backward()
+        net(x).sum().backward()
+    ops = [func.__name__ for func, _ in recorder.calls.elements()]
+    # Two passes of two convolutions, each forward and backward.
+    assert sorted(ops) == ["convolution.default"] * 4 + ["convolution_backward.default"] * 4
+    assert len(recorder.calls) == 4 and set(recorder.calls.values()) == {2}
+    for func, spec in recorder.calls:
+        assert replay_seconds(func, spec, repeats=1, warmup=0) > 0
+
+
+def test_table_states_the_kernel_ceiling():
+    record = {"bench": "kernels", "config": "r6_32", "size": 32, "batch": 1, "step_s": 0.12,
+              "conv_alone_s": 0.08, "conv_share": 0.67, "mfu": 0.37, "mfu_ceiling": 0.56}
+    row = next(line for line in table([record]).splitlines() if line.startswith("| r6_32"))
+    assert "| 56 % |" in row and "≥ 70 %: above the ceiling by 14 %" in row
