@@ -40,6 +40,10 @@ def main(cfg, args) -> None:  # noqa: D103
                            paths.model_dir(args.variant, seed) / f"{name}.pt",
                            f"train@{args.variant}-{seed}")
         generators[name] = runtime.prepare(net).eval()
+    meta = read_json(paths.model_dir(args.variant, seed) / "meta.json",
+                     f"dvc repro train@{args.variant}-{seed}")
+    trained = {"train_precision": meta.get("precision", "unknown"),
+               "train_device": meta.get("device", "unknown")}
     inception = load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256, runtime.device)
     is_net = None if unavailable_reason(cfg.eval) else load_is_network(
         cfg.eval.is_weights, cfg.eval.is_weights_sha256, runtime.device)
@@ -71,7 +75,8 @@ def main(cfg, args) -> None:  # noqa: D103
                                        classifier_dir=paths.CLASSIFIER,
                                        dataset=cfg.data.dataset, runtime=runtime)
             scores |= semantic
-            metrics[direction] = {**scores, **lines[direction]}
+            # How the weights were trained: CPU fp32 and GPU bf16 runs are not comparable.
+            metrics[direction] = {**scores, **lines[direction], **trained}
             rows += [{"direction": direction, "file": name,
                       **{key: values[i] for key, values in per_image.items()}}
                      for i, name in enumerate(names)]

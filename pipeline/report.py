@@ -59,6 +59,11 @@ def main(cfg, args) -> None:  # noqa: D103
         "Inception Score / GMS": unavailable_reason(cfg.eval) or
         f"from {cfg.eval.is_weights} ({cfg.eval.is_splits} splits)",
     }
+    trained = {f"{d.get('train_precision', 'unknown')} on {d.get('train_device', 'unknown')}"
+               for m in metrics.values() for d in m.values() if isinstance(d, dict)}
+    # CPU fp32 and GPU bf16 runs are not comparable: say how every variant was trained.
+    study["training precision"] = ", ".join(sorted(trained)) + (
+        " (NOT comparable across variants)" if len(trained) > 1 else "")
     for name in cfg.runs:  # parameter counts, receptive field (and its note)
         study[f"networks of {name}"] = network_summary(cfg.variant(name)[1],
                                                        cfg.data.image_size)

@@ -226,7 +226,8 @@ def train_seed(cfg, args, seed: int) -> None:
             for name, net in exported.items():
                 torch.save(net.state_dict(), out / f"{name}.pt")
             write_json(out / "meta.json", {
-                "precision": runtime.precision, "ema": train_cfg.ema,
+                "precision": runtime.precision, "device": runtime.device.type,
+                "ema": train_cfg.ema,
                 "generators": "ema" if train_cfg.ema > 0 else "raw", "init": variant.init,
                 "world_size": rank.world_size, "stages": choices})
         for name in ("G_ab", "G_ba"):

@@ -113,7 +113,7 @@ def test_missing_model_names_the_path_and_the_fix(project, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--seed", "9"], "--seed 9: not in study.seeds [3, 5]"),
-    (["--variant", "nope"], "variants.nope: no such variant"),
+    (["--variant", "nope"], "--variant nope: no such variant"),
     (["--params", "absent.yaml"], "absent.yaml"),
     (["--batch-size", "0"], "--batch-size: got 0, must be >= 1"),
 ])

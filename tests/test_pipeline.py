@@ -73,6 +73,8 @@ def test_metrics_are_finite_both_ways(study):
                 lo, hi = scores[key]
                 assert lo <= hi, (variant, direction, key)
             assert isinstance(scores["worse_than_identity"], bool)
+            # How the weights were trained, with every score (CPU and GPU runs differ).
+            assert (scores["train_precision"], scores["train_device"]) == ("fp32", "cpu")
             # digits has labels: does the 7 stay a 7, against the classifier's own ceiling?
             assert 0 <= scores["label_accuracy"] <= 1
             assert 0 <= scores["label_accuracy_ceiling"] <= 1

@@ -107,6 +107,14 @@ def test_aggregate_over_seeds():
     assert one["fid_std"] == 0.0
 
 
+def test_aggregate_keeps_how_each_seed_was_trained():
+    per_seed = {s: {"A_to_B": {"fid": 1.0, "train_precision": p, "train_device": d}}
+                for s, p, d in ((0, "fp32", "cpu"), (1, "bf16", "cuda"), (2, "fp32", "cpu"))}
+    scores = aggregate(per_seed)["A_to_B"]
+    assert scores["train_precision"] == "fp32, bf16" and scores["train_device"] == "cpu, cuda"
+    assert aggregate({0: per_seed[0]})["A_to_B"]["train_precision"] == "fp32"
+
+
 def test_identity_and_floor_lines_from_the_reference_stage(tiny_params):
     """Doing nothing scores the untranslated source set; the floor real against real."""
     rng = np.random.default_rng(4)

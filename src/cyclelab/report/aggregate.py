@@ -48,6 +48,8 @@ def aggregate(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[str, Any]:
                     agg[f"{key}_ci95"] = seed_interval(values)
             elif key.endswith("_ci95") and len(rows) == 1:
                 agg[key] = first
+            elif isinstance(first, str):  # train_precision, train_device: one, or each seed's
+                agg[key] = ", ".join(dict.fromkeys(str(r.get(key)) for r in rows))
         if "fid" in agg and "fid_identity" in agg:
             agg["worse_than_identity"] = bool(agg["fid"] > agg["fid_identity"])
         out[direction] = agg
