@@ -32,7 +32,7 @@ def leaves(cls: type = config.Config, prefix: tuple[str, ...] = ()) -> list[tupl
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
             out += leaves(tp, (*prefix, f.name))
-        elif f.name != "variants":
+        elif f.name not in ("variants", "finetunes"):  # mappings of names: fuzzed below
             out.append(((*prefix, f.name), tp, dict(f.metadata)))
     return out
 
@@ -113,7 +113,7 @@ def bad_params(draw) -> dict:
         name = draw(st.text(min_size=1, max_size=12).filter(
             lambda n: n not in (known or set()) and not any(p[:-1] == section and p[-1] == n
                                                             for p, _, _ in LEAVES)))
-        if not section and name in ("variants",):
+        if not section and name in ("variants", "finetunes"):
             name += "_x"
         target[name] = draw(junk)
     elif kind == "variant_name":
@@ -122,7 +122,10 @@ def bad_params(draw) -> dict:
             st.text(min_size=1, max_size=10).filter(
                 lambda n: not (n[0].isascii() and n[0].isalnum()) or not all(
                     c.isascii() and (c.isalnum() or c in "_-") for c in n))))
-        raw["variants"] = {name: {"init": "random"}}
+        if draw(st.booleans()):
+            raw["variants"] = {name: {"init": "random"}}
+        else:  # a finetune of the tiny params' baseline
+            raw["finetunes"] = {name: {"init": "baseline"}}
     else:  # an override inside a variant, fuzzed like the train.* value it overrides
         path, tp, meta = draw(st.sampled_from([leaf for leaf in LEAVES if leaf[0][0] == "train"]))
         raw["variants"] = {"v": {"train": {path[1]: draw(bad_value(tp, meta))}}}

@@ -35,6 +35,10 @@ def study(tmp_path_factory) -> Path:
                          study={"seeds": SEEDS}, eval={"every_k_epochs": 1, "curve_images": 4})
     repo = make_repo(tmp_path_factory.mktemp("study") / "repo", params)
     sh(["dvc", "repro"], repo, timeout=1200)
+    # Committed, as a user commits a study before an experiment: `dvc exp run` starts from the
+    # commit and reruns only what its settings change.
+    sh(["git", "add", "-A"], repo)
+    sh(["git", "commit", "-qm", "dvc repro"], repo)
     return repo
 
 
@@ -119,10 +123,14 @@ def test_repro_again_is_a_no_op(study):
 def test_temp_experiment_with_overrides_lands_in_exp_show_and_the_real_store(study):
     """`dvc exp run --temp` runs in a copy under .dvc/tmp/exps that is deleted afterwards: the
     experiment must still appear in `dvc exp show` with its metrics, and its MLflow runs and
-    artifacts must land in the repo's own store. One experiment carries several settings: the
-    epochs and two networks of the seeds."""
-    sh(["dvc", "exp", "run", "--temp", "-S", "train.epochs=2", "-S", "model.generator=attention",
-        "-S", "model.discriminator=dual_head", "-n", "two-epochs"], study, timeout=1200)
+    artifacts must land in the repo's own store. One experiment carries several settings of one
+    variant (keys new to params.yaml, hence `+`): its epochs and two networks of the seeds.
+    DVC reruns that variant and the finetune that starts from it (which inherits the networks),
+    nothing else."""
+    sh(["dvc", "exp", "run", "--temp", "-S", "+variants.baseline.train.epochs=2",
+        "-S", "+variants.baseline.model.generator=attention",
+        "-S", "+variants.baseline.model.discriminator=dual_head", "-n", "two-epochs"], study,
+       timeout=1200)
     show = json.loads(sh(["dvc", "exp", "show", "--json"], study).stdout)
     fids = []
     for commit in show:
@@ -133,14 +141,15 @@ def test_temp_experiment_with_overrides_lands_in_exp_show_and_the_real_store(stu
     assert any(name == "two-epochs" and math.isfinite(fid) for name, fid in fids)
     with sqlite3.connect(study / "mlflow.db") as db:
         runs = db.execute(
-            "SELECT r.artifact_uri, s.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
-            "AND t.key = 'dvc_exp_name' AND t.value = 'two-epochs' JOIN tags s ON "
-            "s.run_uuid = r.run_uuid AND s.key = 'stage'").fetchall()
-    # Every variant and seed reran, the finetune too: its parent's weights changed.
-    assert sum(stage == "train" for _, stage in runs) == 6
-    assert all(uri.startswith((study / "mlartifacts").as_uri()) for uri, _ in runs)
+            "SELECT r.artifact_uri, s.value, v.value FROM runs r JOIN tags t ON "
+            "t.run_uuid = r.run_uuid AND t.key = 'dvc_exp_name' AND t.value = 'two-epochs' "
+            "JOIN tags s ON s.run_uuid = r.run_uuid AND s.key = 'stage' LEFT JOIN tags v ON "
+            "v.run_uuid = r.run_uuid AND v.key = 'variant'").fetchall()
+    trained = sorted(variant for _, stage, variant in runs if stage == "train")
+    assert trained == ["baseline", "baseline", "ft", "ft"], trained  # two seeds each
+    assert all(uri.startswith((study / "mlartifacts").as_uri()) for uri, _, _ in runs)
     # Stages that log files (train: samples and models) have them in the real store.
-    assert all(Path(uri.removeprefix("file://")).is_dir() for uri, stage in runs
+    assert all(Path(uri.removeprefix("file://")).is_dir() for uri, stage, _ in runs
                if stage == "train")
 
 
