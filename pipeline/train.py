@@ -33,8 +33,13 @@ def add_arguments(parser) -> None:  # noqa: D103
 
 def main(cfg, args) -> None:  # noqa: D103
     cfg.variant(args.variant)  # a one-line error for an unknown name, before any seed
-    for seed in run_seeds(cfg, args.seed, args.all_seeds):
-        train_seed(cfg, args, seed)
+    from cyclelab.training import distributed
+
+    try:
+        for seed in run_seeds(cfg, args.seed, args.all_seeds):
+            train_seed(cfg, args, seed)
+    finally:
+        distributed.shutdown()  # once: a torchrun group is not joined twice
 
 
 def train_seed(cfg, args, seed: int) -> None:
@@ -110,11 +115,13 @@ def train_seed(cfg, args, seed: int) -> None:
     n_params = {"n_params_G": count_parameters(G_ab),
                 "n_params_D": count_parameters(gan.nets["D_a"]),
                 "receptive_field_D": receptive_field(gan.nets["D_a"])}
-    print(f"train@{args.variant}: generator {model_cfg.generator} {n_params['n_params_G']:,} "
-          f"parameters, discriminator {model_cfg.discriminator} {n_params['n_params_D']:,} "
-          f"parameters, receptive field {n_params['receptive_field_D']} px at {size} px")
-    if note := field_note(model_cfg, size):
-        print(f"train@{args.variant}: {note}")
+    if rank.is_main:
+        print(f"train@{args.variant}-{seed}: generator {model_cfg.generator} "
+              f"{n_params['n_params_G']:,} parameters, discriminator {model_cfg.discriminator} "
+              f"{n_params['n_params_D']:,} parameters, receptive field "
+              f"{n_params['receptive_field_D']} px at {size} px")
+        if note := field_note(model_cfg, size):
+            print(f"train@{args.variant}-{seed}: {note}")
 
     def build_batches(batch_size: int, batches_seed: int) -> UnpairedBatches:
         return UnpairedBatches(train_a, train_b, batch_size, batches_seed, flip=train_cfg.flip,
@@ -211,7 +218,6 @@ def train_seed(cfg, args, seed: int) -> None:
                          schedule=build_schedule(train_cfg), on_epoch_end=on_epoch_end,
                          **loop_args)
         run.set_tags({"resumed_from_epoch": str(result.resumed_from_epoch)})
-        distributed.shutdown()
         if not rank.is_main:
             return
         if not stages and not (samples_dir / f"epoch_{train_cfg.epochs:03d}.png").exists():

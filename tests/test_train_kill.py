@@ -4,6 +4,7 @@ issue 10 run through the stage on tiny params."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import REPO, TINY, write_params
 from PIL import Image
 
@@ -122,3 +124,36 @@ def test_stage_with_ema_accuracy_and_fine_tuning_from_another_variant(tmp_path, 
     assert "acc_D_real" in header and "acc_D_fake" in header
     meta = (root / "data" / "models" / "phase2" / "s0" / "meta.json").read_text()
     assert '"generators": "ema"' in meta and '"precision": "fp32"' in meta
+
+
+def test_a_finetune_trains_every_seed_under_torchrun_with_two_gloo_processes(tmp_path,
+                                                                             monkeypatch):
+    """The finetune stage's command with ``train.gpus: 2``: the stage relaunches itself under
+    torchrun (2 gloo processes on the CPU) and trains both seeds in one process group, each
+    from its parent's weights of that seed; only rank 0 writes and prints."""
+    root = workspace(tmp_path, train={"epochs": 1, "max_steps_per_epoch": 2, "batch_size": 2,
+                                      "pool_size": 0},
+                     variants={"base": {"init": "random"}},
+                     finetunes={"ft": {"init": "base", "train": {"gpus": 2}}})
+    params = root / "params.yaml"
+    raw = yaml.safe_load(params.read_text())
+    raw["study"] = {"seeds": [0, 1]}
+    write_params(params, raw)
+    import importlib
+
+    from cyclelab.stage import run_stage
+
+    monkeypatch.chdir(root)  # the parent's seeds in this process: no second torch import
+    for name in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    stage = importlib.import_module("pipeline.train")
+    for seed in ("0", "1"):
+        assert run_stage("train", stage.main, stage.__doc__, stage.add_arguments,
+                         argv=["--variant", "base", "--seed", seed]) == 0
+    proc = subprocess.run([sys.executable, str(STAGE), "--variant", "ft", "--all-seeds"],
+                          cwd=root, env=env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for seed in (0, 1):
+        assert proc.stdout.count(f"train@ft-{seed} epoch 1/1:") == 1, proc.stdout
+        meta = json.loads((root / f"data/models/ft/s{seed}/meta.json").read_text())
+        assert (meta["init"], meta["world_size"]) == ("base", 2)

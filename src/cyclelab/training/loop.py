@@ -104,7 +104,8 @@ def fit(
         partial = state.get("partial")
         if partial:
             result.message += f", {partial['steps']} steps into epoch {start + 1}"
-    print(f"{desc}: {result.message}")
+    if is_main:  # one line per run, not one per rank
+        print(f"{desc}: {result.message}")
     global_step = sum(int(row.get("steps", 0)) for row in result.history)
     interval = checkpoint_minutes * 60.0
 
@@ -161,8 +162,9 @@ def fit(
         for sched in schedulers.values():
             sched.step()
         result.history.append(row)
-        print(f"{desc} epoch {epoch + 1}/{epochs}: " + ", ".join(
-            f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "steps")))
+        if is_main:
+            print(f"{desc} epoch {epoch + 1}/{epochs}: " + ", ".join(
+                f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "steps")))
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
         save(epoch, None)
