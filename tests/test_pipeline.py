@@ -204,3 +204,15 @@ def test_a_finetune_starts_from_its_parent_and_dvc_sees_the_dependency(study):
     assert {"finetune@ft", "evaluate@baseline-0"} <= stale
     assert not any(name.startswith(("train@ae_init", "train@baseline-1", "evaluate@ae_init",
                                     "evaluate_finetune@")) for name in stale), stale
+    # Other params of the finetune: its own stages and the report, no other variant's.
+    params = study / "params.yaml"
+    before = params.read_text()
+    raw = yaml.safe_load(before)
+    raw["finetunes"]["ft"]["train"]["lambda_cycle"] = 5.0
+    write_params(params, raw)
+    try:
+        stale = set(json.loads(sh(["dvc", "status", "--json"], study).stdout))
+    finally:
+        params.write_text(before)
+    assert {"finetune@ft", "compare_finetune@ft", "report"} <= stale
+    assert not any(name.startswith(("train@", "evaluate@", "compare@")) for name in stale), stale
