@@ -202,3 +202,16 @@ def test_the_seed_reports_params_in_the_readme_are_valid():
     cfg = config.from_dict(raw)
     assert {"seed001_v1", "seed001_v2", "seed001_v3", "seed004_task1"} <= set(cfg.variants)
     assert cfg.variant("seed002_identity")[2].lambda_identity == 1.0
+
+
+def test_run_seeds_one_checked_seed_or_all_of_them(tiny_raw):
+    from cyclelab.stage import run_seeds
+
+    tiny_raw["study"] = {"seeds": [3, 5]}
+    cfg = config.from_dict(tiny_raw)
+    assert run_seeds(cfg, None, False) == [3] and run_seeds(cfg, 5, False) == [5]
+    assert run_seeds(cfg, None, True) == [3, 5]
+    with pytest.raises(ConfigError, match="--seed 4: not in study.seeds"):
+        run_seeds(cfg, 4, False)
+    with pytest.raises(ConfigError, match="--seed 5 and --all-seeds: give one of them"):
+        run_seeds(cfg, 5, True)

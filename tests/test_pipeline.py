@@ -193,6 +193,7 @@ def test_a_finetune_starts_from_its_parent_and_dvc_sees_the_dependency(study):
         history = (study / f"reports/plots/train/ft/s{seed}.csv").read_text().splitlines()
         assert len(history) == 2  # a header and its one epoch
     assert "fine-tuned from baseline" in (study / "reports/index.html").read_text()
+    assert "training precision: fp32 on cpu" in (study / "reports/summary.md").read_text()
     # New weights of the parent make the finetune (and only what follows it) stale.
     weights = study / "data/models/baseline/s0/G_ab.pt"
     before = weights.read_bytes()

@@ -100,4 +100,6 @@ def run_seed(cfg: config_mod.Config, seed: int | None) -> int:
 def run_seeds(cfg: config_mod.Config, seed: int | None, all_seeds: bool) -> list[int]:
     """``--seed`` (one replicate, checked) or ``--all-seeds`` (every one of ``study.seeds``: the
     finetune stage, which declares ``study.seeds``; a per-seed stage must not)."""
+    if all_seeds and seed is not None:
+        raise config_mod.ConfigError(f"--seed {seed} and --all-seeds: give one of them")
     return list(cfg.study.seeds) if all_seeds else [run_seed(cfg, seed)]
