@@ -16,6 +16,7 @@ import torch
 from bench.reference_step import ReferenceCycleGAN
 from cyclelab import config
 from cyclelab.models import build_discriminator, build_generator
+from cyclelab.training import cyclegan
 from cyclelab.training.cyclegan import CycleGAN, per_sample
 from cyclelab.training.pool import ImagePool
 from cyclelab.training.runtime import make_runtime
@@ -42,21 +43,31 @@ def _batches(batch: int, size: int = 32) -> list[tuple[torch.Tensor, torch.Tenso
             for _ in range(2)]
 
 
-@pytest.mark.parametrize("model, train", [
-    ({"ngf": 8, "ndf": 8, "n_blocks": 1}, {"batch_size": 2}),
+@pytest.mark.parametrize("model, train, shared_pixels", [
+    ({"ngf": 8, "ndf": 8, "n_blocks": 1}, {"batch_size": 2}, None),
     ({"ngf": 8, "ndf": 8, "n_blocks": 1}, {"batch_size": 1, "gan_loss": "vanilla",
-                                           "lambda_identity": 0.0, "pool_size": 0}),
-    ({"ngf": 8, "ndf": 8, "n_blocks": 1, "norm": "batch"}, {"batch_size": 2}),
-], ids=["lsgan-identity-pool", "vanilla-no-identity", "batchnorm"])
-def test_one_step_of_ours_equals_the_reference_step(model, train):
+                                           "lambda_identity": 0.0, "pool_size": 0}, None),
+    ({"ngf": 8, "ndf": 8, "n_blocks": 1, "norm": "batch"}, {"batch_size": 2}, None),
+    ({"ngf": 8, "ndf": 8, "n_blocks": 1}, {"batch_size": 2}, 3 * 32 * 32),
+], ids=["lsgan-identity-pool", "vanilla-no-identity", "batchnorm", "large-images"])
+def test_one_step_of_ours_equals_the_reference_step(model, train, shared_pixels, monkeypatch):
+    if shared_pixels is not None:
+        # As with large images on the CPU: the calls would exceed the limit, so one pass each.
+        monkeypatch.setattr(cyclegan, "CPU_SHARED_CALL_PIXELS", shared_pixels)
     ours, reference = _pair(model, train)
     # The instance-norm cases take the batched passes, batch norm the one-at-a-time passes.
     assert per_sample(ours.G_ab) == per_sample(ours.D_b) == (model.get("norm") != "batch")
+    calls = []
+    ours.G_ab.register_forward_hook(lambda net, args, out: calls.append(len(args[0])))
     for batch in _batches(train["batch_size"]):
         got, want = ours.step(batch), reference.step(batch)
         assert got.keys() >= want.keys()
         for key, value in want.items():
             assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+    # G_ab's translation and identity passes share one call only where the batches are small.
+    n = train["batch_size"]
+    shared = per_sample(ours.G_ab) and train.get("lambda_identity", 0.5) > 0 and not shared_pixels
+    assert calls[:2] == ([2 * n, n] if shared else [n, n]), calls
     optimizers = (reference.optimizer_G, reference.optimizer_D)
     for name, ref_net in (("G_ab", reference.G_ab), ("G_ba", reference.G_ba),
                           ("D_a", reference.D_a), ("D_b", reference.D_b)):

@@ -24,6 +24,11 @@ from cyclelab.training.runtime import Runtime
 # pass over two batches concatenated is two passes (up to float rounding), so independent
 # passes can share one call, which runs faster on small images (bench/RESULTS.md).
 PER_SAMPLE_NETS = ("ResnetGenerator", "PatchDiscriminator", "PixelDiscriminator")
+# On the CPU shared calls pay only while they stay small: there (2 threads, resnet_9blocks,
+# batch 1) the step with shared calls is 1.04x as fast as one pass per call at 128 px, but
+# 0.87x at 256 px (bench/RESULTS.md), so calls over this many pixels are not shared. On CUDA
+# a larger call only fills the GPU better.
+CPU_SHARED_CALL_PIXELS = 3 * 128 * 128
 
 
 def per_sample(net: torch.nn.Module) -> bool:
@@ -110,8 +115,13 @@ class CycleGAN:
             terms["color"] = colour_consistency_loss(real_source, fake)
         return terms
 
+    def _can_share_call(self, net: torch.nn.Module, *batches: torch.Tensor) -> bool:
+        """Whether ``batches`` may go through ``net`` in one call (see :data:`PER_SAMPLE_NETS`)."""
+        pixels = sum(b.shape[0] * b.shape[-2] * b.shape[-1] for b in batches)
+        return per_sample(net) and (self.runtime.cuda or pixels <= CPU_SHARED_CALL_PIXELS)
+
     def _discriminator_terms(self, D, real, fake) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        if per_sample(D) and not self.gan.needs_global:
+        if self._can_share_call(D, real, fake) and not self.gan.needs_global:
             pred_real, pred_fake = D(torch.cat([real, fake])).split([len(real), len(fake)])
         else:
             pred_real, pred_fake = self.judge(D, real), self.judge(D, fake)
@@ -140,7 +150,8 @@ class CycleGAN:
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
             idt_a = idt_b = None
-            if self.lambda_idt > 0 and per_sample(self.G_ab) and per_sample(self.G_ba):
+            if (self.lambda_idt > 0 and self._can_share_call(self.G_ab, real_a, real_b)
+                    and self._can_share_call(self.G_ba, real_b, real_a, real_a)):
                 # The six passes in three calls: what G_ab can translate at once, then all of
                 # G_ba's inputs (fake_b included), then rec_b, the one pass left.
                 n_a, n_b = len(real_a), len(real_b)
