@@ -66,7 +66,7 @@ def test_one_step_of_ours_equals_the_reference_step(model, train, shared_pixels,
             assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     # G_ab's translation and identity passes share one call only where the batches are small.
     n = train["batch_size"]
-    shared = per_sample(ours.G_ab) and train.get("lambda_identity", 0.5) > 0 and not shared_pixels
+    shared = per_sample(ours.G_ab) and ours.lambda_idt > 0 and not shared_pixels
     assert calls[:2] == ([2 * n, n] if shared else [n, n]), calls
     optimizers = (reference.optimizer_G, reference.optimizer_D)
     for name, ref_net in (("G_ab", reference.G_ab), ("G_ba", reference.G_ba),
