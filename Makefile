@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml requirements-fid.txt Makefile
 
 study: setup
 	$(BIN)/dvc repro
+	@$(BIN)/python -m cyclelab.report.headline
 	@echo "Done. Results: reports/index.html (report), reports/metrics/*.json (metrics);"
 	@echo "runs: $(BIN)/mlflow ui (in this folder); experiments: $(BIN)/dvc exp show"
 
