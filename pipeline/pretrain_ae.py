@@ -1,5 +1,6 @@
 """Stage pretrain_ae@<domain>: the autoencoder ``ae.kind`` (seed 000's, or the ``ae``, ``vae``,
-``inpaint`` options) on one domain's training images.
+``inpaint`` options) on one domain's training images, augmented as the CycleGAN trains
+(``train.flip``, ``train.load_size``, ``train.crop_size``) and at its ``train.precision``.
 
 Writes data/ae/<domain>/{autoencoder.pt,generator.pt}, reports/plots/ae_<domain>.csv (one row
 per epoch; the VAE's ``kl`` among its columns) and reports/samples/ae_<domain>.png (top: real,
@@ -20,7 +21,7 @@ def main(cfg, args) -> None:  # noqa: D103
     import torch
 
     from cyclelab import config, paths
-    from cyclelab.data.dataset import SingleBatches, load_folder, to_m11, to_uint8
+    from cyclelab.data.dataset import SingleBatches, load_folder, to_uint8
     from cyclelab.io import atomic_dir, write_csv
     from cyclelab.models import build_generator, count_parameters
     from cyclelab.models.autoencoder import build_autoencoder
@@ -33,24 +34,34 @@ def main(cfg, args) -> None:  # noqa: D103
 
     domain = args.domain
     seed_everything(cfg.seed)
-    runtime = make_runtime(cfg.device)
+    runtime = make_runtime(cfg.device, cfg.train.precision)  # the CycleGAN's precision policy
     images = load_folder(paths.PREPARED / f"train{domain}")
-    preview = to_m11(load_folder(paths.PREPARED / f"test{domain}", limit=cfg.train.num_samples))
-    # The generator gets model.init (as in CycleGAN); encoder and decoder keep torch's default
-    # init, which suits their GELU/batch-norm stack.
+    # The augmentation the CycleGAN trains with: a flip learnt here would be one the CycleGAN
+    # must not make (digits), and the networks see crops of train.crop_size.
+    augmentation = {"flip": cfg.train.flip, "load_size": cfg.train.load_size,
+                    "crop_size": cfg.train.crop_size}
+    batches = SingleBatches(images, cfg.ae.batch_size, cfg.seed, **augmentation)
+    preview = batches.center(load_folder(paths.PREPARED / f"test{domain}",
+                                         limit=cfg.train.num_samples))
+    # The generator gets model.init (as in CycleGAN) and is built for the prepared size, as
+    # train builds the one it initialises; encoder and decoder keep torch's default init, which
+    # suits their GELU/batch-norm stack, and are built for the size they train on.
     size = images.shape[-1]
-    ae = build_autoencoder(cfg.ae, build_generator(cfg.model, size), size)
-    batches = SingleBatches(images, cfg.ae.batch_size, cfg.seed)
+    ae = build_autoencoder(cfg.ae, build_generator(cfg.model, size),
+                           config.training_size(cfg.data, cfg.train)[0])
     task = AutoencoderTask(ae, cfg.ae, runtime, steps_per_epoch=len(batches))
     n_params = {"n_params_AE": count_parameters(ae), "n_params_G": count_parameters(ae.generator)}
     print(f"pretrain_ae@{domain}: {cfg.ae.kind} autoencoder, {n_params['n_params_AE']:,} "
           f"parameters ({n_params['n_params_G']:,} in the generator)")
-    fingerprint = config.fingerprint(cfg.seed, cfg.model, cfg.ae, domain,
+    fingerprint = config.fingerprint(cfg.seed, cfg.model, cfg.ae, augmentation,
+                                     cfg.train.precision, domain,
                                      paths.file_digest(paths.MANIFEST))
-    params = config.flatten({"seed": cfg.seed, "model": cfg.model, "ae": cfg.ae,
-                             "data": cfg.data}) | n_params
+    params = config.flatten({"seed": cfg.seed, "model": cfg.model, "ae": cfg.ae, "data": cfg.data,
+                             "train": {**augmentation, "precision": cfg.train.precision}})
+    params |= n_params
     with stage_run("pretrain_ae", params, domain=domain,
                    description=f"autoencoder pretraining on domain {domain}") as run:
+        run.set_tags({"precision": runtime.precision})
         run.log_metrics({"n_images": len(images)})
 
         def on_epoch_end(epoch: int, row: dict) -> None:

@@ -18,13 +18,6 @@ from cyclelab.stage import add_run_arguments, run_seeds, run_stage
 SAMPLE_ROWS = ("real A", "A→B", "A→B→A", "real B", "B→A", "B→A→B")
 
 
-class _Silent:
-    """Stands in for the MLflow run on ranks other than 0."""
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
-
-
 def add_arguments(parser) -> None:  # noqa: D103
     add_run_arguments(parser)
     parser.add_argument("--all-seeds", action="store_true",
@@ -61,7 +54,7 @@ def train_seed(cfg, args, seed: int) -> None:
     from cyclelab.models.init import ae_domain, load_weights
     from cyclelab.models.receptive import field_note, receptive_field
     from cyclelab.report.grids import display_scale, grid, save_png
-    from cyclelab.tracking import stage_run
+    from cyclelab.tracking import NullRun, stage_run
     from cyclelab.training.cyclegan import CycleGAN
     from cyclelab.training.loop import fit
     from cyclelab.training.runtime import Runtime, make_runtime, seed_everything
@@ -146,7 +139,7 @@ def train_seed(cfg, args, seed: int) -> None:
     # Only rank 0 of a distributed run logs and writes outputs.
     tracked = (stage_run("train", params, variant=args.variant, seed=seed,
                          description=variant.description) if rank.is_main
-               else contextlib.nullcontext(_Silent()))
+               else contextlib.nullcontext(NullRun()))
     with tracked as run:
         run.set_tags({"precision": runtime.precision, "world_size": str(rank.world_size)})
         run.log_metrics({"n_train_a": len(train_a), "n_train_b": len(train_b),

@@ -93,7 +93,7 @@ def test_vae_kl_stays_above_zero_on_the_embedded_digits(tmp_path):
     ae_cfg = dataclasses.replace(config.AEConfig(), kind="vae", enc_channels=8, latent_dim=8,
                                  kl_anneal_epochs=1, batch_size=4)
     ae = build_autoencoder(ae_cfg, build_generator(config.ModelConfig(ngf=4, n_blocks=1)), 32)
-    batches = SingleBatches(images, ae_cfg.batch_size, seed=0)
+    batches = SingleBatches(images, ae_cfg.batch_size, seed=0, flip=True)
     task = AutoencoderTask(ae, ae_cfg, make_runtime("cpu"), steps_per_epoch=len(batches))
     logs = [task.step(batch) for epoch in range(3) for batch in batches(epoch)]
     assert [round(log["kl_beta"], 2) for log in logs[:3]] == [0.0, 0.5, 1.0]
@@ -117,3 +117,79 @@ def test_inpainting_masks_squares_and_learns_to_fill_them():
     for _ in range(30):
         last = task.step(real)["loss_masked"]
     assert last < 0.5 * first
+
+
+def test_single_batches_flip_only_when_asked_and_crop_as_training():
+    from cyclelab.data.dataset import SingleBatches, to_m11
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 3, 8, 8), generator=gen, dtype=torch.uint8)
+    with pytest.raises(TypeError):  # no silent default: the stage passes train.flip
+        SingleBatches(images, 4, seed=0)
+    originals = {to_m11(img).numpy().tobytes() for img in images}
+    flipped = {to_m11(img.flip(-1)).numpy().tobytes() for img in images}
+    unflipped = [img.numpy().tobytes() for epoch in range(5)
+                 for img in next(iter(SingleBatches(images, 4, seed=0, flip=False)(epoch)))]
+    assert set(unflipped) == originals
+    seen = [img.numpy().tobytes() for epoch in range(5)
+            for img in next(iter(SingleBatches(images, 4, seed=0, flip=True)(epoch)))]
+    assert set(seen) & flipped and set(seen) <= originals | flipped
+    cropping = SingleBatches(images, 4, seed=0, flip=False, load_size=12, crop_size=8)
+    assert next(iter(cropping(0))).shape == (4, 3, 8, 8)
+    # The sample grid's view: resized to 12 px, the central 8-px square.
+    resized = torch.nn.functional.interpolate(images.float(), size=(12, 12), mode="bicubic",
+                                              align_corners=False, antialias=True)
+    expected = to_m11(resized.round().clamp(0, 255).to(torch.uint8)[..., 2:10, 2:10])
+    assert torch.equal(cropping.center(images), expected)
+
+
+def test_pretrain_stage_augments_as_training_does(tmp_path, tiny_raw, monkeypatch):
+    """pipeline/pretrain_ae.py hands train.flip and the crop settings to its batches (on
+    digits, where train.flip is false, an autoencoder trained on flips learns mirrored
+    digits); the autoencoder trains on 24-px crops while its generator, built for the
+    prepared 32 px, still loads into the CycleGAN's."""
+    import runpy
+    import sys
+
+    from cyclelab import tracking
+    from cyclelab.data import dataset
+    from cyclelab.data.digits import generate_digits
+    from cyclelab.models.init import load_weights
+    from tests.conftest import REPO, write_params
+
+    (tmp_path / ".dvc").mkdir()  # the repo root MLflow's store is resolved from
+    generate_digits(tmp_path / "data" / "prepared", seed=0, image_size=32, train_per_domain=4,
+                    test_per_domain=2)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    monkeypatch.setattr(tracking.StageRun, "log_model", lambda self, module, name, size: None)
+    made, steps = [], []
+    original_init = dataset.SingleBatches.__init__
+
+    def spy(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(dataset.SingleBatches, "__init__", spy)
+    original_step = AutoencoderTask.step
+
+    def step(self, batch):
+        steps.append(batch.shape)
+        return original_step(self, batch)
+
+    monkeypatch.setattr(AutoencoderTask, "step", step)
+    tiny_raw["model"]["n_layers_d"] = 2  # a PatchGAN that takes 24 px
+    tiny_raw["train"].update(flip=False, load_size=28, crop_size=24, num_samples=1)
+    tiny_raw["ae"].update(batch_size=2)
+    params = write_params(tmp_path / "params.yaml", tiny_raw)
+    script = str(REPO / "pipeline" / "pretrain_ae.py")
+    monkeypatch.setattr(sys, "argv", [script, "--params", str(params), "--domain", "A"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(script, run_name="__main__")
+    assert done.value.code == 0
+    assert [(b.flip, b.load_size, b.crop_size) for b in made] == [(False, 28, 24)]
+    assert steps and all(shape[-2:] == (24, 24) for shape in steps)
+    cfg = config.from_dict(tiny_raw)
+    load_weights(build_generator(cfg.model, 32), tmp_path / "data" / "ae" / "A" / "generator.pt",
+                 "pretrain_ae@A")

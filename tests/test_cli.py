@@ -52,7 +52,8 @@ def _inputs(folder):
 
 
 def _expected(cfg, path, direction="AtoB") -> np.ndarray:
-    net = inference.load_generator(cfg.variant("baseline")[1], "baseline", SEEDS[0], direction)
+    net = inference.load_generator(cfg.variant("baseline")[1], "baseline", SEEDS[0], direction,
+                                   image_size=cfg.data.image_size)
     img = inference.read_image(path, cfg.data, make_background_remover("none"))
     batch = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None]
     return inference.translate_batch(net, batch)[0].permute(1, 2, 0).numpy()
@@ -133,7 +134,8 @@ def test_export_torchscript_through_the_cli(project, capsys):
     assert cli.main(["export", "--variant", "baseline", "--direction", "AtoB",
                      "--format", "torchscript", "g_ab.pt"]) == 0
     assert "input and output float N×3×32×32 in [-1, 1]" in capsys.readouterr().out
-    net = inference.load_generator(cfg.variant("baseline")[1], "baseline", SEEDS[0], "AtoB")
+    net = inference.load_generator(cfg.variant("baseline")[1], "baseline", SEEDS[0], "AtoB",
+                                   image_size=cfg.data.image_size)
     images_m11 = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         got = torch.jit.load(str(tmp / "g_ab.pt"))(images_m11)

@@ -215,3 +215,83 @@ def test_run_seeds_one_checked_seed_or_all_of_them(tiny_raw):
         run_seeds(cfg, 4, False)
     with pytest.raises(ConfigError, match="--seed 5 and --all-seeds: give one of them"):
         run_seeds(cfg, 5, True)
+
+
+def _refusal(raw) -> str:
+    """The one-line ConfigError ``raw`` gets."""
+    with pytest.raises(ConfigError) as refused:
+        config.from_dict(raw)
+    message = str(refused.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unet_depth_is_checked_at_the_size_the_networks_train_on(tiny_raw):
+    """The U-Net is built for data.image_size (256 px: eight halvings) and trains on
+    train.crop_size crops: 224 px crops crash its first step, so validation refuses them."""
+    import torch
+
+    from cyclelab.models import build_generator
+
+    tiny_raw["data"]["image_size"] = 256
+    tiny_raw["model"].update(generator="unet", ngf=2)
+    tiny_raw["train"].update(crop_size=224)
+    message = _refusal(tiny_raw)
+    assert message.startswith("variants.baseline: train.crop_size 224 (the side the networks "
+                              "train on) must be a multiple of 256 (the U-Net built for "
+                              "data.image_size 256 halves it 8 times)")
+    tiny_raw["train"].update(load_size=286, crop_size=256)  # the official code's 286 -> 256
+    config.from_dict(tiny_raw)
+    # What the check stands for, at 64 px (six halvings): 48-px crops do not fit.
+    tiny_raw["data"]["image_size"] = 64
+    tiny_raw["train"].update(load_size=0, crop_size=48)
+    assert "must be a multiple of 64" in _refusal(tiny_raw)
+    G = build_generator(config.ModelConfig(generator="unet", ngf=2), 64)
+    with pytest.raises((RuntimeError, ValueError)):  # a map that halves to nothing
+        G(torch.randn(1, 3, 48, 48))
+    tiny_raw["model"]["generator"] = "resnet"  # two stride-2 convolutions take 48 px
+    config.from_dict(tiny_raw)
+
+
+def test_training_size_is_crop_then_load_then_image_size(tiny_raw):
+    cfg = config.from_dict(tiny_raw)
+    assert config.training_size(cfg.data, cfg.train) == (32, "data.image_size")
+    tiny_raw["train"].update(load_size=40)
+    cfg = config.from_dict(tiny_raw)
+    assert config.training_size(cfg.data, cfg.train) == (40, "train.load_size")
+    tiny_raw["train"].update(crop_size=32)
+    cfg = config.from_dict(tiny_raw)
+    assert config.training_size(cfg.data, cfg.train) == (32, "train.crop_size")
+
+
+def test_the_config_unet_depth_is_the_networks(tiny_raw):
+    from cyclelab.models.generators.unet import unet_depth
+
+    assert all(config._unet_depth(size) == unet_depth(size) for size in range(4, 1025, 4))
+
+
+def test_discriminators_and_autoencoders_are_checked_at_the_training_size(tiny_raw):
+    tiny_raw["train"].update(crop_size=16)  # a 70x70 PatchGAN (n_layers_d 3) needs 24 px
+    assert _refusal(tiny_raw) == (
+        "variants.baseline: train.crop_size: got 16, the discriminator needs >= 24 with "
+        "model.n_layers_d=3 (patch); lower n_layers_d or raise crop_size")
+    tiny_raw["model"].update(n_layers_d=2)
+    config.from_dict(tiny_raw)
+    # pretrain_ae trains on the same crops: seed 000's network halves them three times.
+    tiny_raw["ae"].update(kind="seed000")
+    tiny_raw["train"].update(load_size=36, crop_size=28)
+    assert _refusal(tiny_raw).startswith("train.crop_size: got 28, must be a multiple of 8 "
+                                         "for ae.kind=seed000")
+
+
+def test_kaiming_init_refuses_a_gain_it_would_ignore(tiny_raw):
+    tiny_raw["model"].update(init="kaiming")
+    config.from_dict(tiny_raw)
+    tiny_raw["model"].update(init_gain=0.5)
+    assert _refusal(tiny_raw).startswith("model.init_gain: got 0.5, but init kaiming takes no "
+                                         "gain")
+    tiny_raw["model"].update(init="normal")
+    config.from_dict(tiny_raw)
+    tiny_raw["model"].update(init_gain=0.02)
+    tiny_raw["variants"]["baseline"]["model"] = {"init": "kaiming", "init_gain": 1.0}
+    assert _refusal(tiny_raw).startswith("variants.baseline.model.init_gain: got 1.0")

@@ -79,3 +79,48 @@ def test_weights_load_with_weights_only(tmp_path, generator):
     # weights_only=True refuses the pickled object; the user sees one line naming the file.
     with pytest.raises(DataError, match="corrupt or not a weights file \\(UnpicklingError\\)"):
         load_weights(build_generator(ModelConfig(ngf=4, n_blocks=1)), path, "train@x")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_a_unet_translates_and_exports_through_the_cli(tmp_path, tiny_raw, monkeypatch, capsys):
+    """The U-Net's depth follows data.image_size: translate and export rebuild it at that size
+    (32 px: five halvings), and the exported files compute what the trained network does."""
+    from PIL import Image
+
+    from cyclelab import cli, config, paths
+    from tests.conftest import write_params
+
+    tiny_raw["model"] = {"generator": "unet", "ngf": 4}
+    write_params(tmp_path / "params.yaml", tiny_raw)
+    cfg = config.from_dict(tiny_raw)
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    trained = build_generator(cfg.model, SIZE).eval()
+    with torch.no_grad():
+        for param in trained.parameters():
+            param.mul_(20.0)
+    model_dir = paths.model_dir("baseline", 0)
+    model_dir.mkdir(parents=True)
+    for name in ("G_ab", "G_ba"):
+        torch.save(trained.state_dict(), model_dir / f"{name}.pt")
+    img_uint8 = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    Image.fromarray(img_uint8).save(tmp_path / "in.png")
+
+    assert cli.main(["translate", "--variant", "baseline", "--direction", "AtoB", "in.png",
+                     "out.png"]) == 0
+    batch_uint8 = torch.from_numpy(img_uint8).permute(2, 0, 1)[None]
+    expected = inference.translate_batch(trained, batch_uint8)
+    got = np.asarray(Image.open(tmp_path / "out.png"))
+    assert np.array_equal(got, expected[0].permute(1, 2, 0).numpy())
+
+    images_m11 = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    for fmt, name in (("torchscript", "g.pt"), ("onnx", "g.onnx")):
+        assert cli.main(["export", "--variant", "baseline", "--direction", "BtoA",
+                         "--format", fmt, name]) == 0
+    with torch.no_grad():
+        scripted = torch.jit.load(str(tmp_path / "g.pt"))(images_m11).numpy()
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    (from_onnx,) = session.run(None, {inference.INPUT_NAME: images_m11.numpy()})
+    want = _expected(trained, images_m11)
+    assert np.abs(scripted - want).max() < TOLERANCE
+    assert np.abs(from_onnx - want).max() < TOLERANCE

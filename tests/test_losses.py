@@ -157,3 +157,50 @@ def test_edge_and_colour_consistency_values():
 def test_identity_weight_fraction_or_absolute():
     assert identity_weight(10.0, 0.5, "fraction") == 5.0   # the paper's code
     assert identity_weight(5.0, 10.0, "absolute") == 10.0  # seeds/001 v1
+
+
+
+def _penalty(device: str, autocast: torch.dtype | None = None, fake_dtype=torch.float32):
+    """The gradient penalty of a small PatchGAN (fp32, or under ``autocast``) with the fake
+    batch in ``fake_dtype``, and the dtypes the critic saw (input, output)."""
+    from cyclelab.config import ModelConfig
+    from cyclelab.models import build_discriminator
+
+    torch.manual_seed(0)
+    D = build_discriminator(ModelConfig(ndf=8, n_layers_d=2)).to(device)
+    seen = []
+    D.register_forward_hook(lambda net, args, out: seen.append((args[0].dtype, out.dtype)))
+    gen = torch.Generator().manual_seed(1)
+    real, fake = (torch.rand(2, 3, 32, 32, generator=gen).mul(2).sub(1).to(device)
+                  for _ in range(2))
+    alpha = torch.rand(2, 1, 1, 1, generator=gen).to(device)
+    with torch.autocast(device, dtype=autocast or torch.float32, enabled=autocast is not None):
+        return gradient_penalty(D, real, fake.to(fake_dtype), alpha), seen
+
+
+def _check_penalty_is_fp32(device: str, dtype: torch.dtype) -> None:
+    fp32, _ = _penalty(device)
+    assert fp32.item() > 0.1  # a penalty worth comparing
+    # Autocast around the D update does not reach the penalty: its inner gradient is not
+    # loss-scaled, so D runs, and is differentiated, in fp32.
+    same_inputs, seen = _penalty(device, dtype)
+    assert seen == [(torch.float32, torch.float32)]
+    assert same_inputs.dtype == torch.float32
+    assert same_inputs.item() == pytest.approx(fp32.item(), rel=1e-5)
+    # A fake made under autocast (a generator's output): only its own rounding remains.
+    reduced_fake, seen = _penalty(device, dtype, fake_dtype=dtype)
+    assert seen == [(torch.float32, torch.float32)]
+    assert reduced_fake.item() == pytest.approx(fp32.item(), rel=5e-3)
+
+
+def test_gradient_penalty_is_computed_in_fp32_under_bf16_autocast():
+    _check_penalty_is_fp32("cpu", torch.bfloat16)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gradient_penalty_is_computed_in_fp32_under_cuda_autocast(dtype):
+    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    _check_penalty_is_fp32("cuda", dtype)

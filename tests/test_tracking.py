@@ -278,3 +278,22 @@ def test_runs_carry_sweep_and_process_tags(shared, monkeypatch):
     assert row[f"tags.{tracking.SWEEP_TAG}"] == "grid-1"
     assert row[f"tags.{tracking.PID_TAG}"] == str(os.getpid())
     assert row[f"tags.{tracking.HOST_TAG}"] == socket.gethostname()
+
+
+def test_null_run_has_exactly_the_stage_runs_methods():
+    """Ranks other than 0 log into a NullRun: the same public methods and signatures as the
+    real run, each doing nothing, and a misspelt call fails as it would on rank 0."""
+    import inspect
+
+    def public(cls):
+        return {name: inspect.signature(fn) for name, fn in vars(cls).items()
+                if callable(fn) and not name.startswith("_")}
+
+    assert public(tracking.NullRun) == public(tracking.StageRun)
+    run = tracking.NullRun()
+    assert run.log_metrics({"loss": 1.0}, step=3) is None
+    assert run.set_tags({"precision": "fp32"}) is None
+    with pytest.raises(AttributeError):
+        run.log_metric({"loss": 1.0})  # the real method is log_metrics
+    with pytest.raises(TypeError):
+        run.log_image(None)  # a call the real run would refuse too

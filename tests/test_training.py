@@ -3,6 +3,7 @@ and an interrupted run resumed gives the numbers of an uninterrupted one."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -106,7 +107,7 @@ def test_batches_are_unpaired_and_cover_the_larger_domain():
     assert len(got) == 3 and got[0][0].shape == (2, 3, 32, 32)
     seen_a = torch.cat([to_uint8(x) for x, _ in got])
     assert sorted(seen_a.flatten(1).sum(1).tolist()) == sorted(a.flatten(1).sum(1).tolist())
-    assert [x.shape for x in SingleBatches(a, 4, seed=0)(0)] == [(4, 3, 32, 32)]
+    assert [x.shape for x in SingleBatches(a, 4, seed=0, flip=True)(0)] == [(4, 3, 32, 32)]
     assert not torch.equal(list(batches(0))[0][0], list(batches(1))[0][0])
 
 
@@ -272,3 +273,78 @@ def test_resize_crop_flip_and_sharding_of_batches():
     for i, (real_a, real_b) in enumerate(whole):
         assert torch.equal(torch.cat([halves[0][i][0], halves[1][i][0]]), real_a)
         assert torch.equal(torch.cat([halves[0][i][1], halves[1][i][1]]), real_b)
+
+
+def _ae_task(tiny_params, runtime):
+    from cyclelab.models.autoencoder import build_autoencoder
+    from cyclelab.training.autoencoder import AutoencoderTask
+
+    ae = build_autoencoder(tiny_params.ae, build_generator(tiny_params.model, 32), 32)
+    return AutoencoderTask(ae, tiny_params.ae, runtime)
+
+
+def _gan_with(tiny_params, runtime, **train):
+    seed_everything(0)
+    m = tiny_params.model
+    return CycleGAN(build_generator(m), build_generator(m), build_discriminator(m),
+                    build_discriminator(m), dataclasses.replace(tiny_params.train, **train),
+                    runtime)
+
+
+def test_autoencoder_and_cyclegan_take_their_loss_scaler_from_one_policy(tiny_params,
+                                                                         monkeypatch):
+    from cyclelab.training.runtime import Runtime
+
+    made = []
+
+    def policy(self):
+        made.append(torch.amp.GradScaler("cuda", enabled=False))
+        return made[-1]
+
+    monkeypatch.setattr(Runtime, "grad_scaler", policy)
+    runtime = Runtime(torch.device("cpu"), "bf16")
+    ae, gan = _ae_task(tiny_params, runtime), _gan_with(tiny_params, runtime)
+    assert len(made) == 2 and ae.scaler is made[0] and gan.scaler is made[1]
+
+
+@pytest.mark.parametrize(("device", "precision", "scaled"), [
+    ("cpu", "fp32", False), ("cpu", "bf16", False), ("cpu", "fp16", False),
+    ("cuda", "fp32", False), ("cuda", "bf16", False), ("cuda", "fp16", True)])
+def test_loss_scaling_is_for_fp16_on_cuda_only(device, precision, scaled):
+    from cyclelab.training.runtime import Runtime
+
+    runtime = Runtime(torch.device(device), precision)
+    assert runtime.needs_scaler is scaled
+    if not scaled or torch.cuda.is_available():  # a scaler asked for without CUDA turns off
+        assert runtime.grad_scaler().is_enabled() is scaled
+
+
+def test_autoencoder_and_cyclegan_steps_under_bf16_autocast_on_the_cpu(tiny_params):
+    """Both steps run under the same autocast and scaler policy; the gradient penalty inside
+    the D update stays finite and positive."""
+    from cyclelab.training.runtime import Runtime
+
+    runtime = Runtime(torch.device("cpu"), "bf16")
+    ae = _ae_task(tiny_params, runtime)
+    before = [p.clone() for p in ae.ae.parameters()]
+    logs = ae.step(to_m11(images(4, 1)))
+    assert math.isfinite(logs["loss_mse"]) and not ae.scaler.is_enabled()
+    assert any(not torch.equal(a, b) for a, b in zip(before, ae.ae.parameters(), strict=True))
+    gan = _gan_with(tiny_params, runtime, lambda_gp=10.0)
+    losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
+    assert all(math.isfinite(v) for v in losses.values())
+    assert losses["loss_gp"] > 0 and not gan.scaler.is_enabled()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autoencoder_scales_its_loss_as_cyclegan_does_on_cuda(tiny_params, precision):
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    runtime = make_runtime("cuda", precision)
+    ae, gan = _ae_task(tiny_params, runtime), _gan_with(tiny_params, runtime, lambda_gp=10.0)
+    assert ae.scaler.is_enabled() is gan.scaler.is_enabled() is (precision == "fp16")
+    assert math.isfinite(ae.step(to_m11(images(4, 1)))["loss_mse"])
+    losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
+    assert all(math.isfinite(v) for v in losses.values()) and losses["loss_gp"] > 0

@@ -25,7 +25,8 @@ def _translate(cfg: config_mod.Config, args: argparse.Namespace) -> None:
     seed = run_seed(cfg, args.seed)
     todo = inference.plan(args.input, args.output)
     _, model_cfg, _ = cfg.variant(args.variant)
-    net = inference.load_generator(model_cfg, args.variant, seed, args.direction)
+    net = inference.load_generator(model_cfg, args.variant, seed, args.direction,
+                                   image_size=cfg.data.image_size)
     net = net.to(pick_device(cfg.device))
     written = inference.translate_files(net, todo, cfg.data, batch_size=args.batch_size)
     where = todo.targets[0] if len(todo.targets) == 1 else todo.targets[0].parent
@@ -41,7 +42,8 @@ def _export(cfg: config_mod.Config, args: argparse.Namespace) -> None:
 
     seed = run_seed(cfg, args.seed)
     _, model_cfg, _ = cfg.variant(args.variant)
-    net = inference.load_generator(model_cfg, args.variant, seed, args.direction)
+    net = inference.load_generator(model_cfg, args.variant, seed, args.direction,
+                                   image_size=cfg.data.image_size)
     size = cfg.data.image_size
     out = inference.export(net, args.format, args.output, size)
     print(f"export: {args.variant} seed {seed} {args.direction} -> {out} ({args.format}; input "

@@ -96,7 +96,9 @@ class ModelConfig:
     discriminator: str = _f("patch", choices=DISCRIMINATORS)
     norm: str = _f("instance", choices=NORMS)
     init: str = _f("normal", choices=INITS)
-    init_gain: float = _f(0.02, gt=0.0, le=10.0)
+    init_gain: float = _f(0.02, gt=0.0, le=10.0, doc="std of normal, gain of xavier and "
+                          "orthogonal, spread of batch-norm scales; kaiming takes He's fan-in "
+                          "scale and no gain (keep 0.02 with it)")
     dropout: float = _f(0.0, ge=0.0, lt=1.0, doc="dropout in resnet/attention blocks and the "
                                                   "U-Net's inner levels (official: 0.5)")
     d_crop: int = _f(8, ge=6, le=1024, doc="side of the random crop the random_crop "
@@ -388,30 +390,57 @@ def _check_shapes(cfg: Config) -> None:
                               f"{2 ** model.n_downsampling} for "
                               f"{where}.n_downsampling={model.n_downsampling}")
         _check_discriminator(model, size, where)
-    if cfg.ae.kind == "seed000" and size % 8:
-        raise ConfigError(f"data.image_size: got {size}, must be a multiple of 8 for "
+        if model.init == "kaiming" and model.init_gain != ModelConfig().init_gain:
+            raise ConfigError(f"{where}.init_gain: got {model.init_gain}, but init kaiming "
+                              f"takes no gain (He's fan-in scale); remove init_gain or use "
+                              f"init normal, xavier or orthogonal")
+    # The autoencoders train on what the CycleGAN trains on (the top-level train.*).
+    ae_size, ae_key = training_size(cfg.data, cfg.train)
+    if cfg.ae.kind == "seed000" and ae_size % 8:
+        raise ConfigError(f"{ae_key}: got {ae_size}, must be a multiple of 8 for "
                           f"ae.kind=seed000 (three stride-2 convolutions)")
-    if cfg.ae.kind == "inpaint" and cfg.ae.mask_patch > size:
+    if cfg.ae.kind == "inpaint" and cfg.ae.mask_patch > ae_size:
         raise ConfigError(f"ae.mask_patch: got {cfg.ae.mask_patch}, must be <= "
-                          f"data.image_size={size}")
+                          f"{ae_key}={ae_size}")
 
 
-def _check_discriminator(model: ModelConfig, size: int, where: str) -> None:
-    """The smallest image each discriminator accepts (arithmetic only: no torch here)."""
+def training_size(data: DataConfig, train: TrainConfig) -> tuple[int, str]:
+    """The side of the images the networks train on, and the key that sets it:
+    ``train.crop_size``, else ``train.load_size``, else ``data.image_size``. The networks are
+    built for ``data.image_size`` (the U-Net's depth follows it) and evaluated at it."""
+    if train.crop_size:
+        return train.crop_size, "train.crop_size"
+    if train.load_size:
+        return train.load_size, "train.load_size"
+    return data.image_size, "data.image_size"
+
+
+def _unet_depth(image_size: int) -> int:
+    """How many times the U-Net built for ``image_size`` halves its input (the arithmetic of
+    ``models.generators.unet.unet_depth``, without importing torch)."""
+    depth = 0
+    while depth < 8 and image_size % 2 ** (depth + 1) == 0:
+        depth += 1
+    return depth
+
+
+def _check_discriminator(model: ModelConfig, size: int, where: str,
+                         key: str = "data.image_size") -> None:
+    """The smallest image each discriminator accepts (arithmetic only: no torch here); ``key``
+    names the setting that makes the images ``size`` px."""
     kind, n = model.discriminator, model.n_layers_d
     if kind == "random_crop":
         if model.d_crop > size:
-            raise ConfigError(f"{where}.d_crop: got {model.d_crop}, must be <= "
-                              f"data.image_size={size}")
+            raise ConfigError(f"{where}.d_crop: got {model.d_crop}, must be <= {key}={size}")
         return
     # patch: n_layers_d stride-2 convolutions, then two 4x4 stride-1 ones (-1 px each);
     # seed001 and dual_head: n_layers_d + 1 stride-2 convolutions, and instance norm needs a
     # map of at least 2x2 after them; pixel: 1x1 convolutions.
     smallest = {"patch": 3 * 2 ** n, "seed001": 2 ** (n + 2), "dual_head": 2 ** (n + 2)}
     if size < smallest.get(kind, 1):
-        raise ConfigError(f"data.image_size: got {size}, the discriminator needs >= "
+        raise ConfigError(f"{key}: got {size}, the discriminator needs >= "
                           f"{smallest[kind]} with {where}.n_layers_d={n} ({kind}); lower "
-                          f"n_layers_d or raise image_size")
+                          f"n_layers_d or raise {key.split('.')[1]}")
 
 
 def _check_finetunes(cfg: Config) -> None:
@@ -462,20 +491,36 @@ def _check_training(cfg: Config) -> None:
             if batch % train.gpus:
                 raise ConfigError(f"{where}: train.batch_size {batch} must be a multiple of "
                                   f"train.gpus {train.gpus} (each rank trains on its share)")
-        size = train.load_size or cfg.data.image_size
-        crop = train.crop_size or size
-        if crop > size:
-            raise ConfigError(f"{where}: train.crop_size {crop} is larger than the load size "
-                              f"{size}")
-        step = 2 ** model.n_downsampling
-        if crop % step:
-            raise ConfigError(f"{where}: train.crop_size {crop} must be a multiple of {step}")
-        if crop != cfg.data.image_size:
-            try:
-                _check_discriminator(model, crop, f"{where}.model")
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: train.crop_size {crop} is too small for the "
-                                  f"discriminator ({exc})") from None
+        _check_training_size(cfg.data, model, train, where)
+    _check_training_size(cfg.data, cfg.model, cfg.train)  # what pretrain_ae trains on
+
+
+def _check_training_size(data: DataConfig, model: ModelConfig, train: TrainConfig,
+                         where: str = "") -> None:
+    """The networks, built for ``data.image_size``, must take the size they train on
+    (:func:`training_size`); ``where`` names the variant ('' = the top-level keys)."""
+    prefix = f"{where}: " if where else ""
+    load = train.load_size or data.image_size
+    if train.crop_size > load:
+        raise ConfigError(f"{prefix}train.crop_size {train.crop_size} is larger than the load "
+                          f"size {load}")
+    size, key = training_size(data, train)
+    if size == data.image_size:
+        return  # checked with the networks (_check_shapes)
+    if model.generator == "unet":
+        depth = _unet_depth(data.image_size)
+        why = f"the U-Net built for data.image_size {data.image_size} halves it {depth} times"
+    else:
+        depth = model.n_downsampling
+        why = f"model.n_downsampling {depth}"
+    if size % 2 ** depth:
+        raise ConfigError(f"{prefix}{key} {size} (the side the networks train on) must be a "
+                          f"multiple of {2 ** depth} ({why}); change {key} or "
+                          f"data.image_size")
+    try:
+        _check_discriminator(model, size, "model", key)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
 
 
 def _check_dataset(cfg: Config) -> None:

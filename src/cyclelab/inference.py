@@ -44,15 +44,18 @@ def generator_path(variant: str, seed: int, direction: str) -> Path:
     return paths.model_dir(variant, seed) / f"{DIRECTIONS[direction]}.pt"
 
 
-def load_generator(model_cfg: ModelConfig, variant: str, seed: int, direction: str) -> nn.Module:
-    """The trained generator of ``direction`` (CPU, eval mode); DataError with the fix if the
-    run was not trained. Weights load with ``torch.load(weights_only=True)`` (no pickled code)."""
+def load_generator(model_cfg: ModelConfig, variant: str, seed: int, direction: str, *,
+                   image_size: int) -> nn.Module:
+    """The trained generator of ``direction`` (CPU, eval mode), built for ``image_size``
+    (``data.image_size``, which sets the U-Net's depth, as in training); DataError with the fix
+    if the run was not trained. Weights load with ``torch.load(weights_only=True)`` (no pickled
+    code)."""
     path = generator_path(variant, seed, direction)
     producer = f"train@{variant}-{seed}"
     if not path.is_file():
         raise DataError(f"{path}: no trained model for variant {variant!r} seed {seed}; "
                         f"run `dvc repro {producer}`")
-    return load_weights(build_generator(model_cfg), path, producer).eval()
+    return load_weights(build_generator(model_cfg, image_size), path, producer).eval()
 
 
 # ---------------------------------------------------------------- translate

@@ -185,13 +185,18 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     uniform per image (Gulrajani et al. 2017; seeds/001 v2 and seeds/004 with weight 10).
 
     The gradient is of the sum of D's outputs (a patch map) with respect to each image, as in the
-    paper's code. ``create_graph`` keeps the penalty differentiable for D's update."""
-    if alpha is None:
-        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
-    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    out = critic(x_hat)
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+    paper's code. ``create_graph`` keeps the penalty differentiable for D's update.
+
+    Computed in fp32 whatever autocast is around it: the loss scaler scales the loss, not this
+    inner gradient, so under fp16 it would underflow (and bf16 keeps 3 significant digits)."""
+    with torch.autocast(real.device.type, enabled=False):
+        if alpha is None:
+            alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+        x_hat = (alpha.float() * real.detach().float()
+                 + (1 - alpha.float()) * fake.detach().float()).requires_grad_(True)
+        out = critic(x_hat)
+        (grad,) = torch.autograd.grad(out.float().sum(), x_hat, create_graph=True)
+        return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
 def feature_matching_loss(features_fake: Sequence[torch.Tensor],

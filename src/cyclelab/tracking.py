@@ -276,6 +276,29 @@ class StageRun:
         self._mlflow.set_tags(tags)
 
 
+class NullRun:
+    """A :class:`StageRun` that logs nothing (ranks other than 0 of a distributed run): the same
+    methods with the same arguments, so a misspelt call fails on every rank alike."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:  # noqa: D102
+        pass
+
+    def log_image(self, image: Any, name: str) -> None:  # noqa: D102
+        pass
+
+    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:  # noqa: D102
+        pass
+
+    def log_text(self, text: str, name: str) -> None:  # noqa: D102
+        pass
+
+    def log_model(self, module: Any, name: str, image_size: int) -> None:  # noqa: D102
+        pass
+
+    def set_tags(self, tags: dict[str, str]) -> None:  # noqa: D102
+        pass
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, params: dict[str, Any], *, variant: str = "", domain: str = "",
               seed: int | None = None, description: str = "") -> Iterator[StageRun]:

@@ -92,13 +92,27 @@ class UnpairedBatches:
         reps = -(-total // n)
         return torch.cat([torch.randperm(n, generator=gen) for _ in range(reps)])[:total]
 
-    def _augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        size = batch.shape[-1]
-        if self.load_size and self.load_size != size:
+    def _load(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 ``batch`` resized to ``load_size`` (bicubic), unchanged when 0."""
+        if self.load_size and self.load_size != batch.shape[-1]:
             batch = torch.nn.functional.interpolate(
                 batch.float(), size=(self.load_size, self.load_size), mode="bicubic",
                 align_corners=False, antialias=True).round().clamp(0, 255).to(torch.uint8)
-            size = self.load_size
+        return batch
+
+    def center(self, img_uint8: torch.Tensor) -> torch.Tensor:
+        """What the networks see of ``img_uint8`` without the randomness, in [-1, 1]: resized to
+        ``load_size``, the central ``crop_size`` square, not flipped (sample grids)."""
+        batch = self._load(img_uint8)
+        size = batch.shape[-1]
+        if self.crop_size and self.crop_size < size:
+            top = (size - self.crop_size) // 2
+            batch = batch[..., top:top + self.crop_size, top:top + self.crop_size]
+        return to_m11(batch)
+
+    def _augment(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        batch = self._load(batch)
+        size = batch.shape[-1]
         if self.crop_size and self.crop_size < size:
             c = self.crop_size
             offsets = torch.randint(0, size - c + 1, (len(batch), 2), generator=gen).tolist()
@@ -125,11 +139,15 @@ class UnpairedBatches:
 
 
 class SingleBatches(UnpairedBatches):
-    """Batches of one domain (autoencoder pretraining), same order rules."""
+    """Batches of one domain (autoencoder pretraining), same order and augmentation rules.
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, flip: bool = True,
-                 max_steps: int = 0) -> None:
-        super().__init__(images, images, batch_size, seed, flip, max_steps)
+    ``flip`` has no default: the caller passes the training's ``train.flip`` (a flip learnt in
+    pretraining is a mirrored digit on ``digits``)."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, *, flip: bool,
+                 max_steps: int = 0, load_size: int = 0, crop_size: int = 0) -> None:
+        super().__init__(images, images, batch_size, seed, flip, max_steps, load_size,
+                         crop_size)
 
     def __call__(self, epoch: int) -> Iterator[torch.Tensor]:  # noqa: D102
         gen = self._generator(epoch)

@@ -22,6 +22,8 @@ def _xavier(w: torch.Tensor, gain: float) -> None:
 
 
 def _kaiming(w: torch.Tensor, gain: float) -> None:
+    # He et al.'s fan-in scale, as the official code: no gain to apply (config.py refuses a
+    # model.init_gain other than the default with kaiming, so batch-norm scales get N(1, 0.02)).
     nn.init.kaiming_normal_(w, a=0, mode="fan_in")
 
 

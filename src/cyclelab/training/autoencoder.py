@@ -34,7 +34,7 @@ class AutoencoderTask:
         self.nets = {"autoencoder": self.ae}
         self.optimizers = {"AE": torch.optim.Adam(self.ae.parameters(), lr=ae_cfg.lr,
                                                   betas=(ae_cfg.beta1, 0.999))}
-        self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.cuda)
+        self.scaler = runtime.grad_scaler()
         self.steps = 0
 
     def step(self, batch: torch.Tensor) -> dict[str, float]:

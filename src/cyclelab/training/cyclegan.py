@@ -82,7 +82,7 @@ class CycleGAN:
                                           train_cfg.identity_weight)
         self.pool_a = build_pool(train_cfg, seed=seed + 1)
         self.pool_b = build_pool(train_cfg, seed=seed + 2)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.needs_scaler)
+        self.scaler = runtime.grad_scaler()
         # Set by a distributed run: averages gradients over ranks before each optimiser step.
         self.sync_grads = None
 

@@ -32,6 +32,11 @@ class Runtime:
         """fp16 gradients underflow without loss scaling (bf16 has fp32's range)."""
         return self.cuda and self.precision == "fp16"
 
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """The loss scaler of every training step (autoencoder and CycleGAN alike): on only
+        where :attr:`needs_scaler`, elsewhere a pass-through."""
+        return torch.amp.GradScaler("cuda", enabled=self.needs_scaler)
+
     def autocast(self):
         """Autocast to the run's reduced precision, a no-op for fp32."""
         if self.precision in PRECISION_DTYPES:
