@@ -297,3 +297,12 @@ def test_null_run_has_exactly_the_stage_runs_methods():
         run.log_metric({"loss": 1.0})  # the real method is log_metrics
     with pytest.raises(TypeError):
         run.log_image(None)  # a call the real run would refuse too
+
+
+def test_cyclelab_group_wins_over_an_id_inferred_earlier(monkeypatch):
+    monkeypatch.delenv("CYCLELAB_GROUP", raising=False)
+    inferred = tracking.group_id()  # a lone run's id, remembered for this process
+    monkeypatch.setenv("CYCLELAB_GROUP", "group-2")
+    assert tracking.group_id() == "group-2"
+    monkeypatch.delenv("CYCLELAB_GROUP")
+    assert tracking.group_id() == inferred

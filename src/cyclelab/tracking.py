@@ -133,15 +133,19 @@ def _git_commit(root: Path) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-@functools.cache
 def group_id() -> str:
     """An id shared by the stages of one pipeline execution.
 
-    ``CYCLELAB_GROUP`` wins; else the nearest ancestor process running DVC (its pid and start
+    ``CYCLELAB_GROUP`` wins (read on every call, so a later setting is never hidden by an
+    earlier inferred id); else the nearest ancestor process running DVC (its pid and start
     time identify one ``dvc repro`` / ``dvc exp run``), else a fresh id for a lone stage run.
     """
-    if os.environ.get("CYCLELAB_GROUP"):
-        return os.environ["CYCLELAB_GROUP"]
+    return os.environ.get("CYCLELAB_GROUP") or _inferred_group()
+
+
+@functools.cache
+def _inferred_group() -> str:
+    """The group of this process without ``CYCLELAB_GROUP``: inferred once per process."""
     try:
         import psutil
 
