@@ -44,6 +44,9 @@ POOLS = ("paper", "seed001")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_POLICIES = ("constant", "linear", "step", "cosine_restarts")
 NORMS = ("instance", "batch", "none")
+UPSAMPLES = ("transpose", "resize_conv")
+DIFFAUGMENTS = ("color", "translation", "cutout")
+RESUMES = ("auto", "never")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
 METRIC_NAMES = ("fid", "kid", "is", "gms", "ssim", "psnr")
 
@@ -64,15 +67,25 @@ class DataConfig:
     source: str = _f("", doc="local folder/archive or http(s) URL overriding the catalogue")
     sha256: str = _f("", doc="pinned sha256 of the archive ('' = not pinned)")
     image_size: int = _f(32, ge=8, le=1024)
-    resize: str = _f("resize", choices=("resize", "center_crop", "pad"))
+    resize: str = _f("resize", choices=("resize", "center_crop", "pad", "pad_only"),
+                     doc="resize: stretch to the size; center_crop: scale the shorter side, crop; "
+                         "pad: scale the longer side, centre on background_color; pad_only: "
+                         "centre unscaled on pad_color (28 px MNIST to 32 px, seeds/003)")
+    pad_color: list = _f(factory=lambda: [0, 0, 0], length=3, item_type=int, item_ge=0,
+                         item_le=255, doc="pad_only: colour of the border (zero padding)")
     background: str = _f("none", choices=("none", "rembg"))
     rembg_model: str = _f("u2net", doc="any rembg model name (u2net, isnet-general-use, ...)")
     rembg_model_path: str = _f("", doc="ONNX file for u2net_custom "
                                        "('' = $CYCLELAB_REMBG_MODEL_PATH)")
     background_color: list = _f(factory=lambda: [255, 255, 255], length=3, item_type=int,
                                 item_ge=0, item_le=255)
-    drop_duplicates: bool = _f(False)
+    drop_duplicates: bool = _f(True, doc="drop training images identical to a validation or "
+                                         "test image (the test split is never changed)")
     test_fraction: float = _f(0.2, gt=0.0, lt=1.0)
+    val_fraction: float = _f(0.1, ge=0.0, lt=1.0, doc="seeded share of each domain's training "
+                             "images held out as valA/valB: every choice made during training "
+                             "(staged candidates, curves, sample grids) reads it, never the test "
+                             "split (at least 1 image when > 0)")
     min_image_size: int = _f(8, ge=1)
     max_image_pixels: int = _f(100_000_000, ge=1)
     workers: int = _f(2, ge=1, le=64)
@@ -103,6 +116,9 @@ class ModelConfig:
                                                   "U-Net's inner levels (official: 0.5)")
     d_crop: int = _f(8, ge=6, le=1024, doc="side of the random crop the random_crop "
                                             "discriminator judges (seed 003: 8 or 9)")
+    upsample: str = _f("transpose", choices=UPSAMPLES, doc="generators' up-sampling: "
+                       "transpose (stride-2 transposed convolution, the paper's) or resize_conv "
+                       "(nearest resize, then a 3x3 convolution: no checkerboard)")
 
 
 @dataclass(frozen=True)
@@ -164,6 +180,12 @@ class TrainConfig:
                                                          "supported, else fp16")
     checkpoint_minutes: float = _f(10.0, ge=0.0, doc="also checkpoint mid-epoch every N minutes "
                                                      "(0 = only at epoch ends)")
+    resume: str = _f("auto", choices=RESUMES, doc="auto: resume a checkpoint made with the same "
+                     "params (an unreadable one stops the stage); never: start fresh and "
+                     "overwrite it")
+    diffaugment: list = _f(factory=list, item_choices=DIFFAUGMENTS, doc="DiffAugment policies "
+                           "applied alike to the real and fake images of every discriminator "
+                           "call (the generator's gradient flows through them); [] = off")
     stage_batch_sizes: list = _f(factory=list, item_type=int, item_ge=1,
                                  doc="staged training (seeds/004 Alg. 1): one batch size a stage")
     stage_epochs: list = _f(factory=list, item_type=int, item_ge=1, doc="epochs of each stage")
