@@ -71,7 +71,7 @@ def main(cfg, args) -> None:  # noqa: D103
                      epochs=cfg.ae.epochs, schedule=constant(cfg.ae),
                      checkpoint_path=paths.CHECKPOINTS / f"ae_{domain}.pt",
                      fingerprint=fingerprint, desc=f"pretrain_ae@{domain}",
-                     log_every=cfg.train.log_every,
+                     log_every=cfg.train.log_every, resume=cfg.train.resume,
                      on_step=lambda step, losses: run.log_metrics(losses, step=step),
                      on_epoch_end=on_epoch_end)
         with torch.no_grad():

@@ -124,9 +124,9 @@ def train_seed(cfg, args, seed: int) -> None:
 
     batches = build_batches(train_cfg.batch_size, seed)
     # Keys that do not change the weights stay out, so a run resumes with another world size,
-    # checkpoint interval or logging.
+    # checkpoint interval, logging or resume policy.
     weights_cfg = dataclasses.replace(train_cfg, gpus=1, checkpoint_minutes=0.0, log_every=1,
-                                      num_samples=1)
+                                      num_samples=1, resume="auto")
     fingerprint = config.fingerprint(seed, model_cfg, weights_cfg, variant.init,
                                      paths.file_digest(*inputs))
     samples_dir = paths.SAMPLES / paths.run_name(args.variant, seed)
@@ -180,6 +180,7 @@ def train_seed(cfg, args, seed: int) -> None:
                          fingerprint=fingerprint, desc=f"train@{args.variant}-{seed}",
                          log_every=train_cfg.log_every,
                          checkpoint_minutes=train_cfg.checkpoint_minutes, is_main=rank.is_main,
+                         resume=train_cfg.resume,
                          on_step=lambda step, losses: run.log_metrics(losses, step=step))
         stages, choices = stages_of(train_cfg), []
         if stages:

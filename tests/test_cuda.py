@@ -177,3 +177,31 @@ def test_train_stage_runs_on_cuda(tmp_path, tiny_raw, monkeypatch):
         assert exited.value.code == 0, stage
     assert (tmp_path / "data" / "models" / "baseline").is_dir()
     assert any((tmp_path / "data" / "models" / "baseline").rglob("G_ab*.pt"))
+
+
+def test_a_pooled_run_killed_on_cuda_resumes_on_cuda(tmp_path):
+    """Killed after an epoch (its pool full of CUDA fakes), the run resumes from the checkpoint,
+    which holds the pool on the CPU, and goes on querying the pool with CUDA tensors."""
+    from cyclelab.data.dataset import UnpairedBatches
+    from cyclelab.training.loop import fit
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randint(0, 256, (6, 3, 32, 32), generator=gen, dtype=torch.uint8)
+            for _ in range(2))
+    batches = UnpairedBatches(a, b, 2, 0)
+    ckpt = tmp_path / "c.pt"
+
+    def gan() -> CycleGAN:
+        g = _gan("fp32")
+        g.pool_a, g.pool_b = ImagePool(4, seed=1), ImagePool(4, seed=2)
+        return g
+
+    first = fit(gan(), batches, epochs=1, schedule=lambda e: 1.0, checkpoint_path=ckpt,
+                fingerprint="f")
+    resumed_gan = gan()
+    resumed = fit(resumed_gan, batches, epochs=3, schedule=lambda e: 1.0, checkpoint_path=ckpt,
+                  fingerprint="f")
+    assert resumed.resumed_from_epoch == 1 and len(resumed.history) == 3
+    assert first.history[0] == resumed.history[0]
+    assert {t.device.type for t in resumed_gan.pool_a.images} == {"cuda"}
+    assert "cuda" in torch.load(ckpt, weights_only=False)["rng"]

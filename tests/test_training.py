@@ -87,11 +87,35 @@ def test_checkpoint_of_other_params_is_not_resumed(tiny_raw, tmp_path):
     assert len(run(other, tmp_path / "c.pt", epochs=1)) == 1  # started fresh, not "done"
 
 
-def test_unreadable_checkpoint_starts_fresh(tmp_path):
+def test_unreadable_checkpoint_stops_names_the_ways_on_and_is_kept(tmp_path):
+    """A truncated checkpoint may hold hours of a ``persist: true`` run: the run stops with one
+    line naming the file, deleting it and ``train.resume: never``, and leaves it as it was."""
+    from cyclelab.training.checkpoint import CheckpointError
+
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    state, message = load_if_matching(bad, "x")
-    assert state is None and "unreadable" in message
+    with pytest.raises(CheckpointError) as err:
+        fit(Exploding(bad=0), two_batches, epochs=1, schedule=lambda e: 1.0,
+            checkpoint_path=bad, fingerprint="f")
+    line = str(err.value)
+    assert "\n" not in line and str(bad) in line and "unreadable" in line
+    assert "delete it" in line and "train.resume: never" in line
+    assert bad.read_bytes() == b"not a checkpoint"
+
+
+def test_resume_never_starts_fresh_over_any_checkpoint(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(b"truncated")
+    result = fit(Exploding(bad=0), two_batches, epochs=1, schedule=lambda e: 1.0,
+                 checkpoint_path=ckpt, fingerprint="f", resume="never")
+    assert result.resumed_from_epoch == 0 and len(result.history) == 1
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 0  # overwritten by this run
+    # A good checkpoint of the same params is not resumed either.
+    again = fit(Exploding(bad=0), two_batches, epochs=1, schedule=lambda e: 1.0,
+                checkpoint_path=ckpt, fingerprint="f", resume="never")
+    assert again.resumed_from_epoch == 0 and len(again.history) == 1
+    state, message = load_if_matching(ckpt, "f")
+    assert state is not None and "resuming" in message
 
 
 def test_same_seed_same_numbers(tiny_params, tmp_path):

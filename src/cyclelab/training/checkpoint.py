@@ -23,21 +23,32 @@ class CheckpointError(UserError):
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch RNG states."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(),
-            "torch": torch.get_rng_state()}
+    """Python, NumPy, torch CPU and (where CUDA is in use) every CUDA device's RNG states:
+    dropout and any random op on the GPU draw from the latter."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:  # noqa: D103
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore :func:`rng_state`; CUDA states are restored where CUDA is in use (a run resumed
+    on a machine without it keeps the CPU streams, which decide the data order)."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        saved = list(state["cuda"])
+        count = torch.cuda.device_count()
+        # The same number of devices resumes every stream; fewer or more keep device 0's order.
+        torch.cuda.set_rng_state_all(saved if len(saved) == count else saved[:1] * count)
 
 
 # What a checkpoint holds besides tensors, numbers and strings: NumPy's RNG state (an array).
-# Loading allows these and nothing else (weights_only), so a checkpoint cannot run code.
-_NUMPY_TYPES = [np.ndarray, np.dtype, type(np.dtype(np.uint32)),
-                np._core.multiarray._reconstruct]
+# Loading allows these and nothing else (weights_only), so a checkpoint cannot run code. The
+# array reconstructor is taken from the public pickling protocol (its module moved in NumPy 2).
+_NUMPY_TYPES = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), np.zeros(0).__reduce__()[0]]
 
 
 def load_state(path: str | Path) -> Any:
@@ -52,15 +63,28 @@ def save(path: str | Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_if_matching(path: str | Path, fingerprint: str) -> tuple[dict | None, str]:
-    """The checkpoint at ``path`` if its fingerprint matches, with a sentence for the log."""
+RESUME_HINT = "delete it to start fresh, or set train.resume: never to overwrite it"
+
+
+def load_if_matching(path: str | Path, fingerprint: str,
+                     resume: str = "auto") -> tuple[dict | None, str]:
+    """The checkpoint at ``path`` if its fingerprint matches, with a sentence for the log.
+
+    A missing file, or one made with other params, starts fresh. An unreadable one stops with
+    :class:`CheckpointError` and stays where it is: with ``persist: true`` it may hold hours of
+    training (a truncated copy, another torch version, a disk error), so discarding it is the
+    user's call. ``resume="never"`` starts fresh without reading the file (``train.resume``)."""
     path = Path(path)
+    if resume == "never":
+        return None, "train.resume never: starting fresh (the checkpoint is overwritten)"
     if not path.exists():
         return None, "no checkpoint: starting fresh"
     try:
         state = load_state(path)
-    except Exception as exc:  # a truncated or foreign file is not worth dying for
-        return None, f"checkpoint {path} unreadable ({type(exc).__name__}): starting fresh"
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
+                              f"{RESUME_HINT}") from None
     if not isinstance(state, dict) or not {"fingerprint", "epoch", "nets"} <= set(state):
         return None, f"checkpoint {path} is not a training checkpoint: starting fresh"
     if state.get("fingerprint") != fingerprint:

@@ -84,18 +84,21 @@ def fit(
     is_main: bool = True,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    resume: str = "auto",
 ) -> FitResult:
     """Train ``task`` for ``epochs`` epochs over ``batches(epoch)``.
 
     Resumes from ``checkpoint_path`` when its fingerprint matches, also from inside an epoch:
     ``batches(epoch)`` depends only on the epoch, so the batches already trained on are skipped.
     Only the main process (``is_main``, rank 0 of a distributed run) writes checkpoints.
+    ``resume`` is ``train.resume``: ``never`` starts fresh whatever the file holds; an
+    unreadable file stops the run (:func:`checkpoint.load_if_matching`).
     """
     checkpoint_path = Path(checkpoint_path)
     schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, schedule)
                   for name, opt in task.optimizers.items()}
     result = FitResult()
-    state, result.message = checkpoint.load_if_matching(checkpoint_path, fingerprint)
+    state, result.message = checkpoint.load_if_matching(checkpoint_path, fingerprint, resume)
     start, partial = 0, None
     if state is not None:
         _restore(task, schedulers, state, checkpoint_path)

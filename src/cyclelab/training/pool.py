@@ -7,6 +7,14 @@ import random
 import torch
 
 
+def _follow(stored: list[torch.Tensor], like: torch.Tensor) -> list[torch.Tensor]:
+    """``stored`` on the device and dtype of ``like``: a pool follows the device it is used on
+    (a checkpoint holds its images on the CPU; a resumed CUDA run queries with CUDA tensors)."""
+    if stored and (stored[0].device != like.device or stored[0].dtype != like.dtype):
+        return [t.to(device=like.device, dtype=like.dtype) for t in stored]
+    return stored
+
+
 class ImagePool:
     """Keeps up to ``size`` generated images. For each incoming image: while the pool is not full,
     store and return it; afterwards, with probability 1/2 return a stored image and put the new
@@ -21,6 +29,7 @@ class ImagePool:
         """Return a batch of the same shape, mixing new and historical fakes (detached)."""
         if self.size == 0:
             return images.detach()
+        self.images = _follow(self.images, images)
         out = []
         for image in images.detach():
             image = image.unsqueeze(0)
@@ -40,7 +49,8 @@ class ImagePool:
         return {"size": self.size, "images": [t.cpu() for t in self.images],
                 "rng": self.rng.getstate()}
 
-    def load_state_dict(self, state: dict) -> None:  # noqa: D102
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`; the images move to the device of the next query."""
         self.size = state["size"]
         self.images = list(state["images"])
         self.rng.setstate(state["rng"])
@@ -77,6 +87,7 @@ class Seed001Cache:
         images = images.detach()
         if self.size == 0:
             return images
+        self.images = _follow(self.images, images)
         self._store(images)
         self.calls += 1
         if self.calls % self.every:
@@ -94,7 +105,8 @@ class Seed001Cache:
         return {"size": self.size, "images": [t.cpu() for t in self.images], "calls": self.calls,
                 "rng": self.rng.getstate()}
 
-    def load_state_dict(self, state: dict) -> None:  # noqa: D102
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`; the images move to the device of the next query."""
         self.size, self.calls = state["size"], state["calls"]
         self.images = list(state["images"])
         self.rng.setstate(state["rng"])
