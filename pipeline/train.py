@@ -49,9 +49,9 @@ def train_seed(cfg, args, seed: int) -> None:
 
     from cyclelab import config, paths
     from cyclelab.data.dataset import UnpairedBatches, load_folder, to_m11, to_uint8
-    from cyclelab.io import atomic_dir, write_csv, write_json
+    from cyclelab.io import atomic_dir, read_json, write_csv, write_json
     from cyclelab.models import build_discriminator, build_generator, count_parameters
-    from cyclelab.models.init import ae_domain, load_weights
+    from cyclelab.models.init import INIT_FILE, load_weights
     from cyclelab.models.receptive import field_note, receptive_field
     from cyclelab.report.grids import display_scale, grid, save_png
     from cyclelab.tracking import NullRun, stage_run
@@ -75,12 +75,11 @@ def train_seed(cfg, args, seed: int) -> None:
     G_ab, G_ba = build_generator(model_cfg, size), build_generator(model_cfg, size)
     inputs = [paths.MANIFEST]
     if variant.init == "ae":
-        # seeds/000: each generator starts from an autoencoder's generator; ae.init_from says
-        # which domain's (models/init.py); every tensor must load.
+        # seeds/000: each generator starts from an autoencoder's generator, copied by
+        # init@<variant> as ae.init_from says (models/init.py); every tensor must load.
         for name, net in (("G_ab", G_ab), ("G_ba", G_ba)):
-            domain = ae_domain(name, cfg.ae.init_from)
-            weights = paths.ae_dir(domain) / "generator.pt"
-            load_weights(net, weights, f"pretrain_ae@{domain}")
+            weights = paths.init_dir(args.variant) / f"{name}.pt"
+            load_weights(net, weights, f"init@{args.variant}")
             inputs.append(weights)
     D_a, D_b = build_discriminator(model_cfg), build_discriminator(model_cfg)
     if variant.init not in ("random", "ae"):
@@ -132,9 +131,12 @@ def train_seed(cfg, args, seed: int) -> None:
     samples_dir = paths.SAMPLES / paths.run_name(args.variant, seed)
     samples_dir.mkdir(parents=True, exist_ok=True)
     scale = display_scale(train_a.shape[-1])
-    params = config.flatten({"seed": seed, "variant": args.variant, "init": variant.init,
-                             "model": model_cfg, "train": train_cfg, "data": cfg.data,
-                             "ae": {"init_from": cfg.ae.init_from}}) | n_params
+    logged = {"seed": seed, "variant": args.variant, "init": variant.init, "model": model_cfg,
+              "train": train_cfg, "data": cfg.data}
+    if variant.init == "ae":  # what init@<variant> copied (ae.init_from is its param)
+        logged["ae"] = {"init_from": read_json(paths.init_dir(args.variant) / INIT_FILE,
+                                               f"dvc repro init@{args.variant}")["init_from"]}
+    params = config.flatten(logged) | n_params
 
     # Only rank 0 of a distributed run logs and writes outputs.
     tracked = (stage_run("train", params, variant=args.variant, seed=seed,

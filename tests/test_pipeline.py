@@ -217,3 +217,50 @@ def test_a_finetune_starts_from_its_parent_and_dvc_sees_the_dependency(study):
         params.write_text(before)
     assert {"finetune@ft", "compare_finetune@ft", "report"} <= stale
     assert not any(name.startswith(("train@", "evaluate@", "compare@")) for name in stale), stale
+
+
+def _stale_after(study: Path, edit) -> set[str]:
+    """The stages `dvc status` calls stale after ``edit(raw params)``; params restored after."""
+    params = study / "params.yaml"
+    before = params.read_text()
+    raw = yaml.safe_load(before)
+    edit(raw)
+    write_params(params, raw)
+    try:
+        return set(json.loads(sh(["dvc", "status", "--json"], study).stdout))
+    finally:
+        params.write_text(before)
+
+
+def test_each_stage_reruns_only_for_what_can_change_it(study):
+    """Issue 15: an edit of one variant does not make the finetunes of another stale, the
+    download declares its zip-bomb limit, and new autoencoders reach only the variants that
+    start from them (through init@<variant>, which a random-init variant writes identically)."""
+    def edit_variant(raw):
+        raw["variants"]["ae_init"]["train"] = {"lambda_cycle": 5.0}
+
+    stale = _stale_after(study, edit_variant)
+    assert {"train@ae_init-0", "train@ae_init-1", "compare@ae_init", "report"} <= stale
+    assert not any(n.startswith(("finetune@", "train@baseline", "init@")) for n in stale), stale
+
+    stale = _stale_after(study, lambda raw: raw["data"].update(max_compression_ratio=50.0))
+    assert "download" in stale
+
+    params = study / "params.yaml"
+    before = params.read_text()
+    raw = yaml.safe_load(before)
+    raw["ae"]["lr"] = raw["ae"]["lr"] / 2
+    write_params(params, raw)
+    ae_stages = ["pretrain_ae@A", "pretrain_ae@B", "init@baseline", "init@ae_init"]
+    try:
+        assert {"pretrain_ae@A", "pretrain_ae@B"} <= set(
+            json.loads(sh(["dvc", "status", "--json"], study).stdout))
+        sh(["dvc", "repro", "-s", *ae_stages], study, timeout=600)
+        stale = set(json.loads(sh(["dvc", "status", "--json"], study).stdout))
+        assert {"train@ae_init-0", "train@ae_init-1"} <= stale
+        assert not any(n.startswith(("train@baseline", "finetune@")) for n in stale), stale
+    finally:
+        params.write_text(before)
+        # The autoencoders of the original params again (CPU training repeats bit for bit).
+        sh(["dvc", "repro", "-s", *ae_stages], study, timeout=600)
+    assert "up to date" in sh(["dvc", "status"], study).stdout.lower()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import runpy
 import sqlite3
 import sys
@@ -100,6 +101,10 @@ def test_vae_pretraining_logs_a_kl_that_does_not_vanish_then_transfers(workdir, 
         kl = [v for (v,) in db.execute("select value from metrics where key = 'epoch_kl'")]
     assert len(kl) == 4 and min(kl) > 0.1
     # ae.init_from: source -> G_ab starts from domain A's generator; every tensor loads.
+    run("init", workdir, {"ae": ae}, "--variant", "ae_init")
+    init = json.loads((workdir / "data/init/ae_init/init.json").read_text())
+    assert init["G_ab"]["from"] == "data/ae/A/generator.pt"
+    assert init["G_ba"]["from"] == "data/ae/B/generator.pt"
     run("train", workdir, {"ae": ae, "model": {**NETS["model"], "n_layers_d": 1}},
         "--variant", "ae_init")
     assert mlflow_params(workdir, "ae.init_from")[-1] == "source"

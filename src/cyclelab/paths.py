@@ -6,9 +6,14 @@ import hashlib
 from pathlib import Path
 
 SPLITS = ("trainA", "trainB", "testA", "testB")  # the CycleGAN folder layout, every stage
+# What prepare writes: the raw splits plus valA/valB, carved from trainA/trainB
+# (data.val_fraction). Every choice made during training reads val, only evaluate and
+# reference read test.
+PREPARED_SPLITS = ("trainA", "trainB", "valA", "valB", "testA", "testB")
 RAW = Path("data/raw")
 PREPARED = Path("data/prepared")
 MANIFEST = PREPARED / "manifest.csv"
+PREPARE_SUMMARY = PREPARED / "summary.json"  # prepare's counts (outputs, skips, duplicates)
 # Class labels beside the split folders, raw and prepared (split, domain, file, label).
 LABELS_FILE = "labels.csv"
 CLASSIFIER = Path("data/classifier")  # <domain>/model.pt, meta.json
@@ -24,6 +29,11 @@ SAMPLES = REPORTS / "samples"
 def ae_dir(domain: str) -> Path:
     """Autoencoder weights and the generator extracted from it."""
     return Path("data/ae") / domain
+
+
+def init_dir(variant: str) -> Path:
+    """A variant's starting generators (stage ``init@<variant>``; train@ loads them)."""
+    return Path("data/init") / variant
 
 
 def run_name(variant: str, seed: int) -> str:

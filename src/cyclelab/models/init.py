@@ -101,3 +101,36 @@ def load_matching(net: nn.Module, state: dict[str, torch.Tensor], source: str) -
                         f"{len(bad)} of another shape; first: {first}); rerun the stage that "
                         f"produced them (dvc repro)")
     net.load_state_dict(state, strict=True)
+
+
+GENERATORS = ("G_ab", "G_ba")
+INIT_FILE = "init.json"
+
+
+def write_init(init: str, init_from: str, out_dir: str | Path) -> str:
+    """Write a variant's starting generators to ``out_dir`` (stage ``init@<variant>``); return a
+    sentence for the log. ``init: ae`` copies each generator's autoencoder weights
+    (:data:`AE_INIT_DOMAINS`); ``init: random`` writes only ``init.json``, the same bytes every
+    time, so its training stage stays up to date when the autoencoders change."""
+    import json
+    import shutil
+
+    from cyclelab import paths
+    from cyclelab.io import atomic_dir, sha256_file
+
+    record: dict = {"init": init}
+    with atomic_dir(out_dir) as tmp:
+        if init == "ae":
+            record["init_from"] = init_from
+            for name in GENERATORS:
+                domain = ae_domain(name, init_from)
+                source = paths.ae_dir(domain) / "generator.pt"
+                if not source.is_file():
+                    raise DataError(f"{source}: missing; run pretrain_ae@{domain} first "
+                                    "(dvc repro)")
+                shutil.copyfile(source, tmp / f"{name}.pt")
+                record[name] = {"from": source.as_posix(), "sha256": sha256_file(source)}
+        (tmp / INIT_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    if init != "ae":
+        return f"{init} init: nothing to copy"
+    return ", ".join(f"{name} from {record[name]['from']}" for name in GENERATORS)
