@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cyclelab.config import UPSAMPLES
+
 NORM_LAYERS: dict[str, Callable[[int], nn.Module]] = {
     # Instance norm without affine parameters, as in the CycleGAN paper's code.
     "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
@@ -25,6 +27,25 @@ def norm_layer(name: str) -> Callable[[int], nn.Module]:
 def uses_bias(norm: str) -> bool:
     """Convolutions before an affine-free norm need their own bias (the paper's code)."""
     return norm != "batch"
+
+
+def upsample(in_channels: int, out_channels: int, kind: str = "transpose", *, bias: bool = True,
+             kernel: int = 3) -> list[nn.Module]:
+    """Twice the size (``model.upsample``). ``transpose``: the family's stride-2 transposed
+    convolution (``kernel`` 3 with output padding, the ResNet generator's; 4, the U-Net's).
+    ``resize_conv``: nearest-neighbour resize, then a reflection-padded 3x3 convolution: every
+    output pixel gets the same number of kernel taps, so no checkerboard (Odena et al. 2016,
+    "Deconvolution and Checkerboard Artifacts"; recommended by the official CycleGAN
+    maintainers)."""
+    if kind == "resize_conv":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                nn.Conv2d(in_channels, out_channels, 3, bias=bias)]
+    if kind != "transpose":
+        raise ValueError(f"upsample {kind!r}: allowed {', '.join(UPSAMPLES)}")  # config's
+    if kernel == 4:
+        return [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=bias)]
+    return [nn.ConvTranspose2d(in_channels, out_channels, kernel, stride=2, padding=kernel // 2,
+                               output_padding=1, bias=bias)]
 
 
 class ResnetBlock(nn.Module):

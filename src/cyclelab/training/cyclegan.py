@@ -17,6 +17,7 @@ from cyclelab.losses import (
     identity_loss,
     identity_weight,
 )
+from cyclelab.training.diffaugment import DiffAugment
 from cyclelab.training.pool import build_pool
 from cyclelab.training.runtime import Runtime
 
@@ -82,6 +83,8 @@ class CycleGAN:
                                           train_cfg.identity_weight)
         self.pool_a = build_pool(train_cfg, seed=seed + 1)
         self.pool_b = build_pool(train_cfg, seed=seed + 2)
+        # train.diffaugment: the same transforms on real and fake before every D call.
+        self.augment = DiffAugment(train_cfg.diffaugment, seed=seed + 3)
         self.scaler = runtime.grad_scaler()
         # Set by a distributed run: averages gradients over ranks before each optimiser step.
         self.sync_grads = None
@@ -100,15 +103,19 @@ class CycleGAN:
     def _generator_terms(self, D, real_target, real_source, fake) -> dict[str, torch.Tensor]:
         """Adversarial and feature-matching terms of one generator (``fake`` in D's domain)."""
         cfg = self.cfg
-        pred_fake = self.judge(D, fake)
+        needs_real = self.gan.needs_real_for_generator or cfg.lambda_fm > 0
+        # D judges augmented images (train.diffaugment); the consistency terms read G's own.
+        seen_fake, seen_real = (self.augment(fake, real_target) if needs_real
+                                else (*self.augment(fake), None))
+        pred_fake = self.judge(D, seen_fake)
         pred_real = None
-        if self.gan.needs_real_for_generator or cfg.lambda_fm > 0:
-            pred_real = self.judge(D, real_target)
+        if needs_real:
+            pred_real = self.judge(D, seen_real)
         terms = {"gan": self.gan.generator(pred_fake, pred_real)}
         if cfg.lambda_fm > 0:
             # Seeds/004 L_feat: D's activations on fakes vs on real target images.
-            terms["fm"] = feature_matching_loss(self._features(D, pred_fake, fake),
-                                                self._features(D, pred_real, real_target))
+            terms["fm"] = feature_matching_loss(self._features(D, pred_fake, seen_fake),
+                                                self._features(D, pred_real, seen_real))
         if cfg.lambda_edge > 0:
             terms["edge"] = edge_consistency_loss(real_source, fake)
         if cfg.lambda_color > 0:
@@ -121,6 +128,7 @@ class CycleGAN:
         return per_sample(net) and (self.runtime.cuda or pixels <= CPU_SHARED_CALL_PIXELS)
 
     def _discriminator_terms(self, D, real, fake) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        real, fake = self.augment(real, fake)
         if self._can_share_call(D, real, fake) and not self.gan.needs_global:
             pred_real, pred_fake = D(torch.cat([real, fake])).split([len(real), len(fake)])
         else:
@@ -247,9 +255,11 @@ class CycleGAN:
 
     def extra_state(self) -> dict[str, Any]:  # noqa: D102
         return {"pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict(),
-                "scaler": self.scaler.state_dict()}
+                "scaler": self.scaler.state_dict(), "augment": self.augment.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.pool_a.load_state_dict(state["pool_a"])
         self.pool_b.load_state_dict(state["pool_b"])
         self.scaler.load_state_dict(state["scaler"])
+        if "augment" in state:  # checkpoints written before train.diffaugment existed
+            self.augment.load_state_dict(state["augment"])

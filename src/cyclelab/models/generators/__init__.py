@@ -14,25 +14,26 @@ from cyclelab.models.generators.unet import UnetGenerator, unet_depth
 def _resnet(cfg, image_size: int | None) -> nn.Module:
     return ResnetGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks,
                            n_downsampling=cfg.n_downsampling, norm=cfg.norm,
-                           dropout=cfg.dropout)
+                           dropout=cfg.dropout, upsample=cfg.upsample)
 
 
 def _unet(cfg, image_size: int | None) -> nn.Module:
     if image_size is None:
         raise ValueError("the U-Net's depth follows the image size: pass image_size")
     return UnetGenerator(unet_depth(image_size), ngf=cfg.ngf, norm=cfg.norm,
-                         dropout=cfg.dropout)
+                         dropout=cfg.dropout, upsample=cfg.upsample)
 
 
 def _pixelshuffle(cfg, image_size: int | None) -> nn.Module:
     return PixelShuffleGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks,
-                                 n_downsampling=cfg.n_downsampling, norm=cfg.norm)
+                                 n_downsampling=cfg.n_downsampling, norm=cfg.norm,
+                                 upsample=cfg.upsample)
 
 
 def _attention(cfg, image_size: int | None) -> nn.Module:
     return AttentionGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks,
                               n_downsampling=cfg.n_downsampling, norm=cfg.norm,
-                              dropout=cfg.dropout)
+                              dropout=cfg.dropout, upsample=cfg.upsample)
 
 
 GENERATORS = {"resnet": _resnet, "unet": _unet, "pixelshuffle": _pixelshuffle,

@@ -29,12 +29,12 @@ class AttentionGenerator(nn.Module):
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                  n_blocks: int = 9, n_downsampling: int = 2, norm: str = "instance",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, upsample: str = "transpose") -> None:
         super().__init__()
         layers, channels = encoder_layers(in_channels, ngf, n_downsampling, norm)
         layers += [AttentionResnetBlock(channels, norm, dropout) for _ in range(n_blocks)]
         layers += [SelfAttention(channels)]
-        layers += decoder_layers(channels, out_channels, n_downsampling, norm)
+        layers += decoder_layers(channels, out_channels, n_downsampling, norm, upsample)
         self.model = nn.Sequential(*layers)
 
     def forward(self, img_m11):  # noqa: D102

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from cyclelab.models.generators.resnet import encoder_layers
-from cyclelab.models.layers import ResnetBlock, norm_layer, uses_bias
+from cyclelab.models.layers import ResnetBlock, norm_layer, upsample, uses_bias
 
 
 class ReluResnetBlock(ResnetBlock):
@@ -21,10 +21,14 @@ class ReluResnetBlock(ResnetBlock):
         return nn.functional.relu(x + self.body(x))
 
 
-def pixel_shuffle_up(channels: int, norm: str) -> list[nn.Module]:
+def pixel_shuffle_up(channels: int, norm: str, up: str = "transpose") -> list[nn.Module]:
     """Transposed 3x3 convolution to 2x the channels, pixel shuffle to half the input's
-    channels at twice the size, norm, ReLU."""
+    channels at twice the size, norm, ReLU. ``up="resize_conv"`` (``model.upsample``) replaces
+    the convolution and the shuffle with a resize and a 3x3 convolution."""
     make_norm, bias = norm_layer(norm), uses_bias(norm)
+    if up == "resize_conv":
+        return [*upsample(channels, channels // 2, up, bias=bias), make_norm(channels // 2),
+                nn.ReLU(True)]
     return [nn.ConvTranspose2d(channels, channels * 2, 3, padding=1, bias=bias),
             nn.PixelShuffle(2), make_norm(channels // 2), nn.ReLU(True)]
 
@@ -33,12 +37,13 @@ class PixelShuffleGenerator(nn.Module):
     """Seed 001's ResNet generator with a pixel-shuffle decoder; images in [-1, 1]."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
-                 n_blocks: int = 9, n_downsampling: int = 2, norm: str = "instance") -> None:
+                 n_blocks: int = 9, n_downsampling: int = 2, norm: str = "instance",
+                 upsample: str = "transpose") -> None:
         super().__init__()
         layers, channels = encoder_layers(in_channels, ngf, n_downsampling, norm)
         layers += [ReluResnetBlock(channels, norm) for _ in range(n_blocks)]
         for _ in range(n_downsampling):
-            layers += pixel_shuffle_up(channels, norm)
+            layers += pixel_shuffle_up(channels, norm, upsample)
             channels //= 2
         layers += [nn.ConvTranspose2d(channels, out_channels, 7, padding=3), nn.Tanh()]
         self.model = nn.Sequential(*layers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from cyclelab.models.layers import ResnetBlock, norm_layer, uses_bias
+from cyclelab.models.layers import ResnetBlock, norm_layer, upsample, uses_bias
 
 
 def encoder_layers(in_channels: int, ngf: int, n_downsampling: int,
@@ -28,13 +28,13 @@ def encoder_layers(in_channels: int, ngf: int, n_downsampling: int,
 
 
 def decoder_layers(channels: int, out_channels: int, n_upsampling: int,
-                   norm: str) -> list[nn.Module]:
-    """Stride-2 transposed convolutions halving the channels, then c7s1-3 with tanh."""
+                   norm: str, up: str = "transpose") -> list[nn.Module]:
+    """Up-sampling steps halving the channels (stride-2 transposed convolutions, or resize and
+    convolution: ``model.upsample``), then c7s1-3 with tanh."""
     make_norm, bias = norm_layer(norm), uses_bias(norm)
     layers: list[nn.Module] = []
     for _ in range(n_upsampling):
-        layers += [nn.ConvTranspose2d(channels, channels // 2, 3, stride=2, padding=1,
-                                      output_padding=1, bias=bias),
+        layers += [*upsample(channels, channels // 2, up, bias=bias),
                    make_norm(channels // 2), nn.ReLU(True)]
         channels //= 2
     return [*layers, nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7), nn.Tanh()]
@@ -46,11 +46,11 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                  n_blocks: int = 9, n_downsampling: int = 2, norm: str = "instance",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, upsample: str = "transpose") -> None:
         super().__init__()
         layers, channels = encoder_layers(in_channels, ngf, n_downsampling, norm)
         layers += [ResnetBlock(channels, norm, dropout) for _ in range(n_blocks)]
-        layers += decoder_layers(channels, out_channels, n_downsampling, norm)
+        layers += decoder_layers(channels, out_channels, n_downsampling, norm, upsample)
         self.model = nn.Sequential(*layers)
 
     def forward(self, img_m11):  # noqa: D102

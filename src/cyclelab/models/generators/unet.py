@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cyclelab.models.layers import norm_layer, uses_bias
+from cyclelab.models.layers import norm_layer, upsample, uses_bias
 
 
 def unet_depth(image_size: int) -> int:
@@ -31,21 +31,22 @@ class UnetBlock(nn.Module):
 
     def __init__(self, outer: int, inner: int, in_channels: int | None = None,
                  submodule: nn.Module | None = None, outermost: bool = False,
-                 norm: str = "instance", dropout: float = 0.0) -> None:
+                 norm: str = "instance", dropout: float = 0.0,
+                 up_kind: str = "transpose") -> None:
         super().__init__()
         self.outermost = outermost
         make_norm, bias = norm_layer(norm), uses_bias(norm)
         in_channels = outer if in_channels is None else in_channels
         down_conv = nn.Conv2d(in_channels, inner, 4, stride=2, padding=1, bias=bias)
         if outermost:
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
+            up = [nn.ReLU(True), *upsample(inner * 2, outer, up_kind, kernel=4), nn.Tanh()]
             layers = [down_conv, submodule, *up]
         elif submodule is None:  # innermost: 1x1 at a power-of-two size, so no norm there
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias),
+            up = [nn.ReLU(True), *upsample(inner, outer, up_kind, bias=bias, kernel=4),
                   make_norm(outer)]
             layers = [nn.LeakyReLU(0.2, True), down_conv, *up]
         else:
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias),
+            up = [nn.ReLU(True), *upsample(inner * 2, outer, up_kind, bias=bias, kernel=4),
                   make_norm(outer)]
             if dropout > 0:
                 up.append(nn.Dropout(dropout))
@@ -62,7 +63,8 @@ class UnetGenerator(nn.Module):
     """U-Net with ``depth`` down-samplings; input and output in [-1, 1]."""
 
     def __init__(self, depth: int, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
-                 norm: str = "instance", dropout: float = 0.0) -> None:
+                 norm: str = "instance", dropout: float = 0.0,
+                 upsample: str = "transpose") -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"a U-Net needs depth >= 2, got {depth}")
@@ -72,12 +74,12 @@ class UnetGenerator(nn.Module):
 
         # Built inside out, as the official code: innermost, 8*ngf levels (with dropout), 4*ngf,
         # 2*ngf, ngf, then the outermost level that maps to the image.
-        block = UnetBlock(channels(depth - 1), channels(depth), norm=norm)
+        block = UnetBlock(channels(depth - 1), channels(depth), norm=norm, up_kind=upsample)
         for level in range(depth - 2, 0, -1):
             block = UnetBlock(channels(level), channels(level + 1), submodule=block, norm=norm,
-                              dropout=dropout if level >= 4 else 0.0)
+                              dropout=dropout if level >= 4 else 0.0, up_kind=upsample)
         self.model = UnetBlock(out_channels, ngf, in_channels=in_channels, submodule=block,
-                               outermost=True, norm=norm)
+                               outermost=True, norm=norm, up_kind=upsample)
 
     def forward(self, img_m11):  # noqa: D102
         return self.model(img_m11)
