@@ -1,4 +1,4 @@
-"""The embedded ``digits`` dataset: MNIST-like digits (A) <-> coloured digits on photos (B).
+"""The embedded ``digits`` dataset: MNIST-like digits (A) <-> coloured outlined digits (B).
 
 This is the MNIST <-> coloured-MNIST experiment of ``seeds/003_*``, rebuilt from assets that
 ship inside installed packages so the default pipeline needs no network and no download:
@@ -6,8 +6,12 @@ ship inside installed packages so the default pipeline needs no network and no d
 * glyphs come from the DejaVu Sans fonts that matplotlib ships (``mpl-data/fonts/ttf``),
   drawn with a random weight, stroke width, slant, rotation, size and position;
 * domain A is white-on-black, like MNIST;
-* domain B puts the same kind of digit, in a random saturated colour with a thin outline, on a
-  random crop of a colour photograph that scikit-image ships (seed 003 used crops of Lenna).
+* domain B draws the same kind of digit in a random saturated colour with a dark outline on a
+  smooth pale background, a linear gradient between two random pale colours at a random
+  angle. The domains differ in colour, stroke and background, as seed 003's coloured MNIST;
+  B's backgrounds are smooth rather than the photo crops seed 003 used (Lenna): on busy crops a
+  32-px digit was barely legible even untranslated, and the study could not tell a translation
+  that keeps the digit from one that does not (docs/default-study.md).
 
 A and B are unpaired: every image draws its own digit. Each image is drawn by its own
 generator, spawned from ``SeedSequence([seed, split, domain])``, so a folder never depends on
@@ -26,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skimage.data
-from PIL import Image, ImageDraw, ImageFont, ImageStat
+from PIL import Image, ImageDraw, ImageFont
 
 from cyclelab.errors import DataError
 
@@ -37,25 +40,17 @@ FOLDERS = tuple(f"{split}{domain}" for split in SPLITS for domain in DOMAINS)
 LABELS_FILE = "labels.csv"
 
 FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
-# Colour photographs stored inside the scikit-image wheel (no pooch download); the rest of
-# skimage.data is either grey or fetched from the network on first use.
-BACKGROUNDS = (
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "rocket",
-    "immunohistochemistry",
-    "hubble_deep_field",
-)
-
 MIN_IMAGE_SIZE = 8
 # Drawing happens on a canvas this many times larger, then LANCZOS down-sampling antialiases.
 _MAX_SUPERSAMPLE = 4
 _MIN_SUPERSAMPLE = 2
 _MAX_CANVAS = 256
-# Colours tried per B image, and how far (RGB distance) from the local background one must be.
+# Colours tried per B image, and how far (RGB distance) from the background one must be.
 _N_COLOUR_CANDIDATES = 8
 _MIN_COLOUR_DISTANCE = 160.0
+# B's background: two pale colours (HSV saturation and value ranges) blended linearly.
+_PALE_SATURATION = (0.1, 0.45)
+_PALE_VALUE = (0.85, 1.0)
 
 
 @dataclass(frozen=True)
@@ -106,15 +101,6 @@ def _font(font_file: str, size: int) -> ImageFont.FreeTypeFont:
     if not path.is_file():
         raise DataError(f"{path}: font missing from matplotlib; reinstall matplotlib")
     return ImageFont.truetype(str(path), size)
-
-
-@functools.cache
-def _background(name: str) -> Image.Image:
-    """A scikit-image sample photograph as an RGB image, loaded once per process."""
-    img = getattr(skimage.data, name)()
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise DataError(f"skimage.data.{name}: expected an RGB photo, got shape {img.shape}")
-    return Image.fromarray(np.ascontiguousarray(img, dtype=np.uint8), mode="RGB")
 
 
 def _shape_matrix(style: DigitStyle) -> np.ndarray:
@@ -181,18 +167,17 @@ def render_masks(style: DigitStyle, canvas: int, outline: float = 0.0) -> tuple[
     )
 
 
-def _background_crop(rng: np.random.Generator, canvas: int) -> Image.Image:
-    """A random square crop of a random packaged photo, resized to ``canvas`` px, RGB."""
-    photo = _background(BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))])
-    width, height = photo.size
-    # A quarter to a half of the photo's short side: textured, but still a recognisable patch.
-    side = int(rng.integers(min(width, height) // 4, min(width, height) // 2 + 1))
-    left = int(rng.integers(0, width - side + 1))
-    top = int(rng.integers(0, height - side + 1))
-    crop = photo.resize((canvas, canvas), Image.BILINEAR, box=(left, top, left + side, top + side))
-    if rng.random() < 0.5:
-        crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
-    return crop
+def _gradient(rng: np.random.Generator, canvas: int) -> Image.Image:
+    """A ``canvas`` px RGB linear gradient between two random pale colours, at a random angle."""
+    hsv = zip(rng.uniform(0.0, 1.0, 2), rng.uniform(*_PALE_SATURATION, 2),
+              rng.uniform(*_PALE_VALUE, 2), strict=True)
+    ends = np.array([colorsys.hsv_to_rgb(*c) for c in hsv]) * 255.0
+    angle = rng.uniform(0.0, 2 * math.pi)
+    ys, xs = np.mgrid[0:canvas, 0:canvas] / max(canvas - 1, 1) - 0.5
+    t = xs * math.cos(angle) + ys * math.sin(angle)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-9)
+    rgb = ends[0] * (1 - t[..., None]) + ends[1] * t[..., None]
+    return Image.fromarray(np.round(rgb).astype(np.uint8), mode="RGB")
 
 
 def _saturated_colours(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -207,16 +192,11 @@ def pick_colour(candidates: np.ndarray, local_mean: np.ndarray) -> np.ndarray:
     """The first candidate at least ``_MIN_COLOUR_DISTANCE`` from ``local_mean``, else the farthest.
 
     Taking the first rather than the farthest keeps every hue in play; the farthest of a
-    handful of saturated colours from an orange photo would nearly always be blue or violet.
+    handful of saturated colours from a pale orange background would nearly always be blue.
     """
     distance = np.linalg.norm(candidates - local_mean, axis=1)
     far_enough = np.flatnonzero(distance >= _MIN_COLOUR_DISTANCE)
     return candidates[far_enough[0] if far_enough.size else int(np.argmax(distance))]
-
-
-def _luma(rgb: np.ndarray) -> float:
-    """ITU-R BT.601 luma of one RGB colour in [0, 255]."""
-    return float(rgb @ np.array([0.299, 0.587, 0.114]))
 
 
 def render_digit(rng: np.random.Generator, domain: str, image_size: int) -> tuple[Image.Image, int]:
@@ -228,15 +208,12 @@ def render_digit(rng: np.random.Generator, domain: str, image_size: int) -> tupl
     if domain == "A":
         (body,) = render_masks(style, canvas)
         return body.resize((image_size, image_size), Image.LANCZOS).convert("RGB"), style.digit
-    # An outline of 2.5-4.5% of the frame (about one pixel at 32 px) keeps the digit readable
-    # on busy crops.
+    # A dark outline of 2.5-4.5% of the frame (about one pixel at 32 px) around the colour.
     body, ring = render_masks(style, canvas, outline=float(rng.uniform(0.025, 0.045)))
-    img = _background_crop(rng, canvas)
-    local_mean = np.array(ImageStat.Stat(img, mask=ring).mean)
-    colour = pick_colour(_saturated_colours(rng, _N_COLOUR_CANDIDATES), local_mean)
-    # Dark outline on light colours, light outline on dark ones (pure blue, violet).
-    edge = (0, 0, 0) if _luma(colour) > 110 else (255, 255, 255)
-    img.paste(edge, (0, 0, canvas, canvas), ring)
+    img = _gradient(rng, canvas)
+    background = np.asarray(img, dtype=np.float64).reshape(-1, 3).mean(axis=0)
+    colour = pick_colour(_saturated_colours(rng, _N_COLOUR_CANDIDATES), background)
+    img.paste((0, 0, 0), (0, 0, canvas, canvas), ring)
     img.paste(tuple(int(round(c)) for c in colour), (0, 0, canvas, canvas), body)
     return img.resize((image_size, image_size), Image.LANCZOS), style.digit
 
