@@ -63,15 +63,20 @@ def test_weights_holding_code_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("how", ["truncate", "garbage"])
-def test_corrupt_training_checkpoint_is_named_and_not_resumed(tmp_path, how):
+def test_corrupt_training_checkpoint_stops_named_and_is_kept(tmp_path, how):
+    """Not resumed and not discarded: with persist: true it may hold hours of training."""
     from cyclelab.training import checkpoint
 
     path = tmp_path / "ae_A.pt"
     checkpoint.save(path, {"fingerprint": "f", "epoch": 0, "nets": {}})
     spoil(path, how)
-    state, note = checkpoint.load_if_matching(path, "f")
-    assert state is None
+    spoiled = path.read_bytes()
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        checkpoint.load_if_matching(path, "f")
+    note = str(err.value)
     assert str(path) in note and "unreadable" in note and "\n" not in note
+    assert "train.resume: never" in note and path.read_bytes() == spoiled
+    assert checkpoint.load_if_matching(path, "f", resume="never")[0] is None
 
 
 def test_corrupt_metrics_file_is_named(tmp_path):
