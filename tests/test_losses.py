@@ -204,3 +204,33 @@ def test_gradient_penalty_is_computed_in_fp32_under_cuda_autocast(dtype):
     if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
     _check_penalty_is_fp32("cuda", dtype)
+
+
+def test_a_registered_auxiliary_loss_is_weighted_logged_and_summed_by_the_step(tiny_params,
+                                                                             monkeypatch):
+    """Adding an auxiliary generator loss is one registry entry: the step computes it for both
+    generators, adds weight x (both terms) to loss_G and logs loss_<name>."""
+    import dataclasses
+
+    from cyclelab import losses
+    from cyclelab.models import build_discriminator, build_generator
+    from cyclelab.training.cyclegan import CycleGAN
+    from cyclelab.training.runtime import make_runtime
+
+    def step(train_cfg) -> dict:
+        torch.manual_seed(0)
+        m = tiny_params.model
+        gan = CycleGAN(build_generator(m), build_generator(m), build_discriminator(m),
+                       build_discriminator(m), train_cfg, make_runtime("cpu"))
+        gen = torch.Generator().manual_seed(1)
+        return gan.step(tuple(torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1 for _ in "ab"))
+
+    before = step(tiny_params.train)
+    # A constant loss of 1 per generator (its gradient is zero): loss_G grows by exactly 2 x
+    # the weight, every other number stays as it was. The weight key is an existing one.
+    probe = losses.AuxLoss("probe", "lambda_color", lambda v: v.fake.sum() * 0 + 1)
+    monkeypatch.setattr(losses, "AUX_LOSSES", [probe])
+    after = step(dataclasses.replace(tiny_params.train, lambda_color=3.0))
+    assert after["loss_probe"] == pytest.approx(2.0)
+    assert after["loss_G"] == pytest.approx(before["loss_G"] + 6.0, abs=1e-4)
+    assert after["loss_D"] == before["loss_D"] and "loss_color" not in after

@@ -234,3 +234,47 @@ def colour_consistency_loss(source: torch.Tensor, translated: torch.Tensor,
     """L1 between the mean colours of an image and of its translation on a ``grid x grid``
     layout of cells: keep the colour scheme, not the texture (seeds/004 task 2)."""
     return F.l1_loss(F.adaptive_avg_pool2d(translated, grid), F.adaptive_avg_pool2d(source, grid))
+
+
+# ------------------------------------------------------------ auxiliary generator losses
+
+
+@dataclass(frozen=True)
+class GeneratorView:
+    """What an auxiliary loss of one generator may read: its input (``source``), its output
+    (``fake``, in the discriminator's domain), and D's activations on the fake and on real
+    target images (computed on first use: only feature matching needs them)."""
+
+    source: torch.Tensor
+    fake: torch.Tensor
+    features_fake: Callable[[], Sequence[torch.Tensor]]
+    features_real: Callable[[], Sequence[torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class AuxLoss:
+    """One auxiliary generator loss: logged as ``loss_<name>``, weighted by the
+    ``train.<weight>`` key (off at 0), computed by ``compute`` for each generator."""
+
+    name: str
+    weight: str
+    compute: Callable[[GeneratorView], torch.Tensor]
+    needs_features: bool = False
+
+
+# The CycleGAN step adds every entry whose weight is on, for both generators: a new auxiliary
+# loss is one entry here and its weight key in config.TrainConfig (docs/extending.md).
+AUX_LOSSES: list[AuxLoss] = [
+    # Seeds/004 L_feat: D's activations on fakes vs on real target images.
+    AuxLoss("fm", "lambda_fm", lambda v: feature_matching_loss(v.features_fake(),
+                                                               v.features_real()),
+            needs_features=True),
+    AuxLoss("edge", "lambda_edge", lambda v: edge_consistency_loss(v.source, v.fake)),
+    AuxLoss("color", "lambda_color", lambda v: colour_consistency_loss(v.source, v.fake)),
+]
+
+
+def active_aux_losses(train_cfg: Any) -> list[tuple[AuxLoss, float]]:
+    """The registered auxiliary losses ``train_cfg`` switches on, with their weights."""
+    return [(aux, float(getattr(train_cfg, aux.weight))) for aux in AUX_LOSSES
+            if getattr(train_cfg, aux.weight) > 0]

@@ -9,10 +9,9 @@ import torch
 
 from cyclelab.losses import (
     GAN_LOSSES,
-    colour_consistency_loss,
+    GeneratorView,
+    active_aux_losses,
     cycle_loss,
-    edge_consistency_loss,
-    feature_matching_loss,
     gradient_penalty,
     identity_loss,
     identity_weight,
@@ -101,25 +100,22 @@ class CycleGAN:
         return pred["features"] if isinstance(pred, dict) else D.features(images)
 
     def _generator_terms(self, D, real_target, real_source, fake) -> dict[str, torch.Tensor]:
-        """Adversarial and feature-matching terms of one generator (``fake`` in D's domain)."""
-        cfg = self.cfg
-        needs_real = self.gan.needs_real_for_generator or cfg.lambda_fm > 0
+        """Adversarial and auxiliary terms of one generator (``fake`` in D's domain): ``gan``
+        and one entry per auxiliary loss switched on (``losses.AUX_LOSSES``)."""
+        aux = active_aux_losses(self.cfg)
+        needs_real = self.gan.needs_real_for_generator or any(a.needs_features for a, _ in aux)
         # D judges augmented images (train.diffaugment); the consistency terms read G's own.
         seen_fake, seen_real = (self.augment(fake, real_target) if needs_real
                                 else (*self.augment(fake), None))
         pred_fake = self.judge(D, seen_fake)
-        pred_real = None
-        if needs_real:
-            pred_real = self.judge(D, seen_real)
+        pred_real = self.judge(D, seen_real) if needs_real else None
         terms = {"gan": self.gan.generator(pred_fake, pred_real)}
-        if cfg.lambda_fm > 0:
-            # Seeds/004 L_feat: D's activations on fakes vs on real target images.
-            terms["fm"] = feature_matching_loss(self._features(D, pred_fake, seen_fake),
-                                                self._features(D, pred_real, seen_real))
-        if cfg.lambda_edge > 0:
-            terms["edge"] = edge_consistency_loss(real_source, fake)
-        if cfg.lambda_color > 0:
-            terms["color"] = colour_consistency_loss(real_source, fake)
+        view = GeneratorView(
+            source=real_source, fake=fake,
+            features_fake=lambda: self._features(D, pred_fake, seen_fake),
+            features_real=lambda: self._features(D, pred_real, seen_real))
+        for loss, _ in aux:
+            terms[loss.name] = loss.compute(view)
         return terms
 
     def _can_share_call(self, net: torch.nn.Module, *batches: torch.Tensor) -> bool:
@@ -185,13 +181,12 @@ class CycleGAN:
                 loss_idt_a = identity_loss(real_a, self.G_ba(real_a) if idt_a is None else idt_a)
             else:
                 loss_idt_a = loss_idt_b = zero
-            extras = {key: terms_ab.get(key, zero) + terms_ba.get(key, zero)
-                      for key in ("fm", "edge", "color")}
+            extras = {loss.name: (weight, terms_ab[loss.name] + terms_ba[loss.name])
+                      for loss, weight in active_aux_losses(cfg)}
             loss_G = (cfg.lambda_gan * (terms_ab["gan"] + terms_ba["gan"])
                       + cfg.lambda_cycle * (loss_cycle_a + loss_cycle_b)
                       + self.lambda_idt * (loss_idt_a + loss_idt_b)
-                      + cfg.lambda_fm * extras["fm"] + cfg.lambda_edge * extras["edge"]
-                      + cfg.lambda_color * extras["color"])
+                      + sum((weight * value for weight, value in extras.values()), zero))
         self._optimise("G", loss_G)
         if cfg.ema > 0:
             ema_update(self.G_ab_ema, self.G_ab, cfg.ema)
@@ -214,10 +209,7 @@ class CycleGAN:
                   "loss_cycle_a": loss_cycle_a, "loss_cycle_b": loss_cycle_b,
                   "loss_idt_a": loss_idt_a, "loss_idt_b": loss_idt_b,
                   "loss_D_a": loss_D_a, "loss_D_b": loss_D_b}
-        for key, on in (("fm", cfg.lambda_fm), ("edge", cfg.lambda_edge),
-                        ("color", cfg.lambda_color)):
-            if on > 0:
-                losses[f"loss_{key}"] = extras[key]
+        losses.update({f"loss_{name}": value for name, (_, value) in extras.items()})
         if cfg.lambda_gp > 0:
             losses["loss_gp"] = gp_a + gp_b
         # One device sync per step, after all the work is queued.
