@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -116,6 +117,17 @@ def test_registry_names_match_schema_choices():
     assert set(config.NORMS) == set(NORM_LAYERS)
     assert set(config.INITS) == set(INITS)
     assert set(config.METRIC_NAMES) == set(METRICS)
+
+
+def test_every_auxiliary_loss_has_a_weight_key_that_is_off_by_default():
+    """docs/extending.md: a new auxiliary loss needs its train.<weight> key (0 = off)."""
+    from cyclelab.losses import AUX_LOSSES
+
+    fields = {f.name: f for f in dataclasses.fields(config.TrainConfig)}
+    for aux in AUX_LOSSES:
+        assert aux.weight in fields, f"add train.{aux.weight} to config.TrainConfig"
+        assert fields[aux.weight].default == 0.0, aux.weight
+    assert len({aux.name for aux in AUX_LOSSES}) == len(AUX_LOSSES)
 
 
 def test_stage_with_typo_fails_before_work_with_one_line(tmp_path, tiny_raw):
