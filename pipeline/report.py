@@ -4,7 +4,9 @@ of every variant and seed in params.yaml.
 
 comparisons.json holds, for every pair of variants, direction and distribution score, the test
 that decides whether they differ: Welch's t-test over seeds with three or more seeds each, else
-a paired bootstrap CI of the difference over the test images (eval.bootstrap resamples)."""
+a paired bootstrap over the test images (eval.bootstrap resamples), with its raw p-value, its
+Holm–Bonferroni adjusted p-value over all of the report's tests (``p_holm``) and ``significant``
+(adjusted p below eval.alpha)."""
 
 from __future__ import annotations
 
@@ -53,8 +55,8 @@ def main(cfg, args) -> None:  # noqa: D103
                                    f"{cfg.ae.latent_dim}, ae.init_from {cfg.ae.init_from}",
         "replicate seeds": ", ".join(map(str, cfg.study.seeds)),
         "test images (A, B)": ", ".join(str(d["n"]) for d in reference["domains"].values()),
-        "uncertainty": f"{cfg.eval.bootstrap} bootstrap resamples; significance level "
-                       f"{cfg.eval.alpha:g}",
+        "uncertainty": f"{cfg.eval.bootstrap} bootstrap resamples; family-wise significance "
+                       f"level {cfg.eval.alpha:g} over all comparisons (Holm–Bonferroni)",
         "FID network sha256": reference["weights_sha256"],
         "Inception Score / GMS": unavailable_reason(cfg.eval) or
         f"from {cfg.eval.is_weights} ({cfg.eval.is_splits} splits)",

@@ -115,7 +115,8 @@ def paired_difference(xs1: Sequence[np.ndarray], xs2: Sequence[np.ndarray], y: n
 
     ``xs1``/``xs2``: features of the translations of the same source images (one array per
     seed, rows in the same order), so one resample of source images applies to all of them;
-    the real set is resampled independently. The CI is recentred on the observed difference.
+    the real set is resampled independently. The CI is recentred on the observed difference;
+    ``p`` (:func:`recentred_p_value`) is read off the same resamples.
     """
     pairs1 = [FeaturePair(x, y) for x in xs1]
     pairs2 = [FeaturePair(x, y) for x in xs2]
@@ -130,7 +131,36 @@ def paired_difference(xs1: Sequence[np.ndarray], xs2: Sequence[np.ndarray], y: n
 
     point = diff(*pairs1[0].ones())
     samples = bootstrap(diff, (n.pop(), len(y)), resamples, seed)
-    return {"diff": point, "ci95": recentred_interval(point, samples)}
+    return {"diff": point, "ci95": recentred_interval(point, samples),
+            "p": recentred_p_value(point, samples)}
+
+
+def recentred_p_value(point: float, samples: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of "no difference", read off the same recentred
+    distribution as :func:`recentred_interval`: twice the share of recentred resamples on the
+    far side of zero, each count plus one (the resampling p-value's usual correction, never
+    0). Inverting it gives the interval: the level-``1 − α`` interval excludes zero about when
+    ``p < α``. With ``B`` resamples it cannot fall below ``2 / (B + 1)``."""
+    samples = np.asarray(samples, np.float64)
+    centred = samples - (np.median(samples) - point)
+    beyond = min(int(np.sum(centred <= 0.0)), int(np.sum(centred >= 0.0)))
+    return float(min(1.0, 2.0 * (beyond + 1) / (len(samples) + 1)))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values, in the order given (Holm 1979).
+
+    The i-th smallest of m p-values is multiplied by ``m − i + 1``, made non-decreasing along
+    that order and capped at 1; rejecting where the adjusted value is below α holds the
+    family-wise error rate (any false claim among the m) at α, whatever the dependence
+    between the tests.
+    """
+    order = np.argsort(np.asarray(p_values, np.float64), kind="stable")
+    m, adjusted, running = len(order), [0.0] * len(order), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p_values[index])))
+        adjusted[index] = running
+    return adjusted
 
 
 def welch(values1: Sequence[float], values2: Sequence[float]) -> dict[str, float]:

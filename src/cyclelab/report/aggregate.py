@@ -6,8 +6,13 @@
   lines are the same for every seed and are carried over; ``worse_than_identity`` flags a
   translation whose FID is above doing nothing.
 - :func:`compare_pair`: whether two variants differ in one score, by Welch's t-test over seeds
-  when both have three or more, else by a paired bootstrap CI of the difference over test
-  images. No difference is claimed unless it survives that test.
+  when both have three or more, else by a paired bootstrap over test images (its p-value read
+  off the recentred resamples that also give the CI of the difference).
+- :func:`compare_variants`: that test for every pair, direction and score of one report, and
+  the Holm–Bonferroni correction over all of them (V variants give V(V−1)/2 × 2 × 2 tests; at
+  α each, some would come out "significant" by chance alone). A difference is claimed only
+  where its adjusted p-value is below α, which holds the chance of any false claim in the
+  report at α.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from cyclelab.metrics.uncertainty import paired_difference, seed_interval, welch
+from cyclelab.metrics.uncertainty import holm, paired_difference, seed_interval, welch
 
 # Keys that are the same for every seed: reference lines and counts, carried over as they are.
 LINE_SUFFIXES = ("_identity", "_floor", "_ceiling", "_chance", "_n")
 MIN_SEEDS_FOR_T_TEST = 3
+CORRECTION = "Holm–Bonferroni"
 
 
 def _is_line(key: str) -> bool:
@@ -64,7 +70,9 @@ def compare_pair(values1: Sequence[float], values2: Sequence[float],
 
     ``values*``: per-seed scores; ``features*``: per-seed Inception features of the
     translations (same source images, same order); ``real``: features of the real target set.
-    Returns ``method``, ``diff`` (1 − 2), ``significant`` and ``p`` or ``ci95``.
+    Returns ``method``, ``diff`` (1 − 2), ``p`` (raw, two-sided; absent when there is nothing
+    to test), ``ci95`` (bootstrap only) and ``significant``: ``p < alpha`` for this test on its
+    own. Within a report, :func:`compare_variants` replaces it by the verdict after correction.
     """
     if min(len(values1), len(values2)) >= MIN_SEEDS_FOR_T_TEST:
         test = welch(values1, values2)
@@ -74,36 +82,72 @@ def compare_pair(values1: Sequence[float], values2: Sequence[float],
         return {"method": "none (fewer than 3 seeds and no bootstrap)",
                 "diff": float(np.mean(values1) - np.mean(values2)), "significant": False}
     test = paired_difference(features1, features2, real, metric, resamples, seed)
-    lo, hi = test["ci95"]
     return {"method": f"paired bootstrap over test images ({resamples} resamples; test-image "
                       f"noise only, >= {MIN_SEEDS_FOR_T_TEST} seeds add training noise)", **test,
-            "significant": bool(lo > 0 or hi < 0)}
+            "significant": bool(test["p"] < alpha)}
+
+
+def correct(results: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+    """Holm–Bonferroni over the ``results`` of :func:`compare_pair` that hold a ``p``: adds
+    ``p_holm``, ``family_size``, ``alpha`` and ``correction`` to every result and sets
+    ``significant`` to ``p_holm < alpha`` (False where there was nothing to test)."""
+    tested = [r for r in results if "p" in r]
+    for result, adjusted in zip(tested, holm([r["p"] for r in tested]), strict=True):
+        result["p_holm"] = adjusted
+    for result in results:
+        result.update(significant=bool(result.get("p_holm", 1.0) < alpha),
+                      family_size=len(tested), alpha=alpha, correction=CORRECTION)
+    return results
 
 
 def describe(name1: str, name2: str, label: str, result: dict[str, Any], spread: float) -> str:
-    """One sentence: the verdict of :func:`compare_pair` with its evidence."""
-    detail = (f"p = {result['p']:.3g}" if "p" in result else
-              f"95 % CI of the difference [{result['ci95'][0]:.4g}, {result['ci95'][1]:.4g}]"
-              if "ci95" in result else result["method"])
+    """One sentence: the verdict of :func:`compare_pair` after :func:`correct`, with its
+    evidence (raw and adjusted p, the bootstrap CI where there is one)."""
+    parts = []
+    if "p_holm" in result:
+        parts.append(f"p = {result['p']:.3g}, {result['correction']}-adjusted p = "
+                     f"{result['p_holm']:.3g} over {result['family_size']} tests")
+    if "ci95" in result:
+        parts.append(f"unadjusted 95 % CI of the difference [{result['ci95'][0]:.4g}, "
+                     f"{result['ci95'][1]:.4g}]")
+    parts.append(result["method"])
+    if result.get("resolution"):
+        parts.append(result["resolution"])
+    detail = "; ".join(parts)
     if result["significant"]:
         better = name1 if result["diff"] < 0 else name2
-        return (f"{label}: {better} is lower by {abs(result['diff']):.4g} ({detail}; "
-                f"{result['method']}).")
+        return f"{label}: {better} is lower by {abs(result['diff']):.4g} ({detail})."
     spread_text = f"; seed-to-seed std up to {spread:.3g}" if math.isfinite(spread) else ""
     return (f"{label}: no significant difference between {name1} and {name2} "
-            f"(difference {result['diff']:.4g}, {detail}{spread_text}).")
+            f"(difference {result['diff']:.4g}; {detail}{spread_text}).")
+
+
+def family_sentence(comparisons: list[dict[str, Any]]) -> str | None:
+    """How the report's comparisons were corrected, in one sentence (None without tests)."""
+    tested = [c for c in comparisons if "p_holm" in c]
+    if not tested:
+        return None
+    alpha, m = tested[0]["alpha"], tested[0]["family_size"]
+    found = sum(c["significant"] for c in tested)
+    return (f"{m} tests (every pair of variants × direction × FID/KID), corrected together by "
+            f"{tested[0]['correction']}: a difference is called significant only where its "
+            f"adjusted p-value is below {alpha:g}, which holds the chance of any false claim in "
+            f"this report at {alpha:g}; {found} of {m} significant.")
 
 
 def compare_variants(metrics: dict[str, dict], features: dict[str, dict[str, list[np.ndarray]]],
                      real: dict[str, np.ndarray], alpha: float, resamples: int,
                      seed: int) -> list[dict[str, Any]]:
-    """:func:`compare_pair` for every pair of variants, direction and distribution score.
+    """:func:`compare_pair` for every pair of variants, direction and distribution score,
+    corrected together by :func:`correct` (Holm–Bonferroni, family-wise error ``alpha``).
 
     ``metrics``: :func:`aggregate` output per variant; ``features[variant][direction]``: the
     per-seed translation features; ``real[direction]``: features of the real target set.
-    Each result also holds ``variants``, ``direction``, ``metric`` and a ``sentence``.
+    Each result also holds ``variants``, ``direction``, ``metric`` and a ``sentence``. A
+    bootstrap p-value cannot fall below 2 / (resamples + 1); where that is above the strictest
+    Holm threshold α / m, ``resolution`` says how many resamples would be needed.
     """
-    names, results = list(metrics), []
+    names, results, context = list(metrics), [], []
     for i, first in enumerate(names):
         for second in names[i + 1:]:
             for direction, label in (("A_to_B", "A→B"), ("B_to_A", "B→A")):
@@ -119,8 +163,18 @@ def compare_variants(metrics: dict[str, dict], features: dict[str, dict[str, lis
                     spread = (max(s1[f"{metric}_std"], s2[f"{metric}_std"])
                               if min(len(s1[f"{metric}_seeds"]), len(s2[f"{metric}_seeds"])) > 1
                               else float("nan"))
-                    result.update(variants=[first, second], direction=direction, metric=metric,
-                                  sentence=describe(first, second, f"{metric.upper()} {label}",
-                                                    result, spread))
+                    result.update(variants=[first, second], direction=direction, metric=metric)
                     results.append(result)
+                    context.append((f"{metric.upper()} {label}", spread))
+    correct(results, alpha)
+    m = results[0]["family_size"] if results else 0
+    floor = 2.0 / (resamples + 1)
+    for result, (label, spread) in zip(results, context, strict=True):
+        if "ci95" in result and m and floor > alpha / m:
+            result["resolution"] = (
+                f"{resamples} resamples cannot give p below {floor:.3g}, above the strictest "
+                f"Holm threshold {alpha:g}/{m} = {alpha / m:.3g}: raise eval.bootstrap to "
+                f"{math.ceil(2 * m / alpha)} or more")
+        first, second = result["variants"]
+        result["sentence"] = describe(first, second, label, result, spread)
     return results

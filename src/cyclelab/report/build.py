@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cyclelab.io import atomic_dir, write_text  # noqa: E402
+from cyclelab.report.aggregate import family_sentence  # noqa: E402
 
 DIRECTIONS = (("A_to_B", "A→B"), ("B_to_A", "B→A"))
 # (key, label, format, lower is better)
@@ -242,8 +243,9 @@ def last_sample(samples_dir: Path) -> Path | None:
 
 
 def verdict_lines(metrics: dict[str, dict], comparisons: list[dict]) -> list[str]:
-    """What a reader may conclude: translations worse than doing nothing, and for each pair
-    of variants and direction whether they differ (only where the test says so)."""
+    """What a reader may conclude: translations worse than doing nothing, how the comparisons
+    were corrected for their number, and for each pair of variants and direction whether they
+    differ (only where the corrected test says so; "no significant difference" otherwise)."""
     lines = []
     for variant, data in metrics.items():
         for direction, label in DIRECTIONS:
@@ -252,6 +254,8 @@ def verdict_lines(metrics: dict[str, dict], comparisons: list[dict]) -> list[str
                 lines.append(f"⚠ {variant} {label}: FID {scores['fid']:.1f} is worse than doing "
                              f"nothing ({scores['fid_identity']:.1f} for the untranslated "
                              "images).")
+    family = family_sentence(comparisons)
+    lines += [family] if family else []
     lines += [c["sentence"] for c in comparisons]
     return lines
 
@@ -317,7 +321,9 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
         "against real images at the same sample size, the best any translation can reach at "
         "this N. SSIM compares each image with its translation (structure kept); cycle "
         "SSIM/PSNR with its reconstruction after a round trip; ± is the std over seeds. A "
-        "difference between variants is claimed only where the test below finds one.")
+        "difference between variants is claimed only where the test below finds one after "
+        "Holm–Bonferroni correction over all of the report's comparisons; otherwise it says "
+        "\"no significant difference\".")
 
     md = ["# cyclelab study report", "", how_to_read, "",
           markdown_table(header, rows), "", "## What the data supports", "",
