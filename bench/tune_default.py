@@ -78,7 +78,8 @@ def _score(work: Path, name: str, seed: int, grid_path: Path | None) -> dict:
         folder = f"val{source}"
         _, labels = folder_labels(paths.PREPARED, folder)
         images = load_folder(paths.PREPARED / folder)
-        net = load_generator(model_cfg, name, seed, direction, image_size=cfg.data.image_size)
+        net = load_generator(model_cfg, name, seed, direction.replace("_to_", "to"),
+                             image_size=cfg.data.image_size)
         with torch.no_grad():
             fakes = torch.cat([translate_batch(net, images[i:i + 64])
                                for i in range(0, len(images), 64)])
