@@ -48,21 +48,29 @@ def distribution_scores(fake_features: np.ndarray, real: dict[str, Any], cfg: Ev
     """FID/KID (those of ``cfg.metrics``) of translated features against real statistics.
 
     ``real``: :func:`reference_stats` of the real target set (with its features). Keys: ``fid``,
-    ``kid``, ``kid_subset_std`` (over KID subsets) and, when ``cfg.bootstrap`` > 0, ``fid_ci95`` /
-    ``kid_ci95`` (bootstrap over both image sets, :mod:`.uncertainty`); ``is``, ``is_std``,
-    ``gms`` when the IS network's class ``logits`` of the translations are given.
+    ``kid`` and, when ``cfg.bootstrap`` > 0, ``fid_ci95`` / ``kid_ci95`` (bootstrap over both
+    image sets, :mod:`.uncertainty`); ``is``, ``is_std``, ``gms`` when the IS network's class
+    ``logits`` of the translations are given.
+
+    ``kid`` and ``kid_ci95`` come from one estimator: the unbiased MMD² U-statistic over every
+    image of both sets, and the bootstrap of that same statistic. ``kid_subset_mean`` /
+    ``kid_subset_std`` are the mean and std over ``eval.kid_subsets`` random subsets (the
+    estimate torch-fidelity and clean-fid publish), kept only to compare with published values.
     """
     fake = reference_stats(fake_features, weights_sha256)
     if logits is not None:
         fake[LOGITS_KEY] = logits
     scores: dict[str, Any] = compute_distribution(cfg.metrics, real, fake, cfg, seed=seed)
     if "kid_mean" in scores:
-        # The std over KID subsets; "kid_std" is kept for the std over seeds (compare stage).
-        scores["kid"], scores["kid_subset_std"] = scores.pop("kid_mean"), scores.pop("kid_std")
-    if cfg.bootstrap and ("fid" in scores or "kid" in scores):
-        ci = score_with_ci(fake_features, real["features"], cfg.bootstrap, seed,
-                           kid_point=scores.get("kid"))
-        scores.update({f"{k}_ci95": ci[f"{k}_ci95"] for k in ("fid", "kid") if k in scores})
+        # "kid_std" is kept for the std over seeds (compare stage).
+        scores["kid_subset_mean"] = scores.pop("kid_mean")
+        scores["kid_subset_std"] = scores.pop("kid_std")
+    if "kid_subset_mean" in scores or (cfg.bootstrap and "fid" in scores):
+        full = score_with_ci(fake_features, real["features"], cfg.bootstrap, seed)
+        if "kid_subset_mean" in scores:
+            scores["kid"] = full["kid"]
+        scores.update({f"{k}_ci95": full[f"{k}_ci95"] for k in ("fid", "kid")
+                       if k in scores and f"{k}_ci95" in full})
     return scores
 
 

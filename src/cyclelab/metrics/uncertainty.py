@@ -10,8 +10,15 @@ O(n²) plus one n×n SVD:
   S1 = A1ᵀA1 and S2 = A2ᵀA2, and the non-zero eigenvalues of S1 S2 are those of M Mᵀ with
   M = A1 A2ᵀ (n1×n2), so tr sqrt(S1 S2) is the sum of the singular values of M. Exact, and far
   cheaper than a 2048×2048 eigendecomposition when the test sets hold fewer than ~2000 images.
-- KID: the unbiased MMD² U-statistic under the cubic kernel, with within-set sums over
-  distinct *positions* of the resample (cᵀKc − Σ cᵢKᵢᵢ).
+- KID: the unbiased MMD² U-statistic under the cubic kernel, with within-set sums over pairs
+  of distinct *images* of the resample (cᵀKc − Σ cᵢ²Kᵢᵢ over n² − Σ cᵢ² pairs). Two copies of
+  one image are no more an independent pair than an image with itself, which the point
+  estimate leaves out; counting them (distinct positions) adds k(x, x) terms, heavy-tailed
+  under the cubic kernel, and widen the interval past its sampling spread. Measured on
+  Gaussian features (64 dims, 50 images a side, a mean shift): 98.5 % coverage of a nominal
+  95 % with distinct positions, 94.5 % with distinct images. Where the MMD is small next to its
+  noise (a change of scale alone) the interval stays conservative (about 100 %) either way, as
+  the plain bootstrap of a nearly degenerate U-statistic is.
 
 CIs are *recentred percentile* intervals: the 2.5/97.5 % quantiles of the resampled values,
 shifted so that their median sits on the point estimate. FID is biased upward at small N, and
@@ -68,17 +75,24 @@ class FeaturePair:
         return max(float(mu_xx + mu_yy - 2.0 * mu_xy + trace_x + trace_y - 2.0 * nuclear), 0.0)
 
     def kid(self, c_x: np.ndarray, c_y: np.ndarray) -> float:
-        """Unbiased MMD² (cubic kernel) of the resample with multiplicities ``c_x``, ``c_y``."""
+        """Unbiased MMD² (cubic kernel) of the resample with multiplicities ``c_x``, ``c_y``;
+        within a set, only pairs of distinct images count. NaN for a resample of one image
+        (no pair at all), which :func:`recentred_interval` leaves out."""
         n_x, n_y = c_x.sum(), c_y.sum()
-        within_x = (c_x @ self.k_xx @ c_x - c_x @ np.diag(self.k_xx)) / (n_x * (n_x - 1.0))
-        within_y = (c_y @ self.k_yy @ c_y - c_y @ np.diag(self.k_yy)) / (n_y * (n_y - 1.0))
+        pairs_x, pairs_y = n_x * n_x - c_x @ c_x, n_y * n_y - c_y @ c_y
+        if pairs_x == 0 or pairs_y == 0:
+            return float("nan")
+        within_x = (c_x @ self.k_xx @ c_x - (c_x * c_x) @ np.diag(self.k_xx)) / pairs_x
+        within_y = (c_y @ self.k_yy @ c_y - (c_y * c_y) @ np.diag(self.k_yy)) / pairs_y
         return float(within_x + within_y - 2.0 * (c_x @ self.k_xy @ c_y) / (n_x * n_y))
 
 
 def recentred_interval(point: float, samples: np.ndarray, level: float = CI_LEVEL) -> list[float]:
-    """``[lo, hi]``: quantiles of ``samples`` shifted so that their median is ``point``."""
+    """``[lo, hi]``: quantiles of ``samples`` shifted so that their median is ``point``
+    (undefined, NaN, resamples left out)."""
     tail = (1.0 - level) / 2.0
-    lo, mid, hi = np.quantile(samples, [tail, 0.5, 1.0 - tail])
+    samples = np.asarray(samples, np.float64)
+    lo, mid, hi = np.quantile(samples[np.isfinite(samples)], [tail, 0.5, 1.0 - tail])
     shift = mid - point
     return [float(lo - shift), float(hi - shift)]
 
@@ -90,16 +104,16 @@ def bootstrap(stat: Callable[..., float], sizes: Sequence[int], resamples: int,
     return np.array([stat(*(_counts(rng, n) for n in sizes)) for _ in range(resamples)])
 
 
-def score_with_ci(x: np.ndarray, y: np.ndarray, resamples: int, seed: int,
-                  kid_point: float | None = None) -> dict[str, float | list[float]]:
-    """``fid``, ``fid_ci95``, ``kid``-CI of translated ``x`` against real ``y`` features.
+def score_with_ci(x: np.ndarray, y: np.ndarray, resamples: int,
+                  seed: int) -> dict[str, float | list[float]]:
+    """``fid``, ``fid_ci95``, ``kid``, ``kid_ci95`` of translated ``x`` against real ``y``.
 
-    ``kid_point``: the reported KID (subset estimate) the KID interval is centred on; the
-    full-set U-statistic when None. Without resamples the CIs are omitted.
+    Each interval resamples the statistic its point value is: FID of the two sets, and KID as
+    the full-set unbiased MMD² U-statistic. Without resamples the CIs are omitted.
     """
     pair = FeaturePair(x, y)
     fid = pair.fid(*pair.ones())
-    kid = pair.kid(*pair.ones()) if kid_point is None else kid_point
+    kid = pair.kid(*pair.ones())
     out: dict[str, float | list[float]] = {"fid": fid, "kid": kid}
     if resamples > 0:
         both = bootstrap(lambda cx, cy: (pair.fid(cx, cy), pair.kid(cx, cy)),
@@ -142,6 +156,7 @@ def recentred_p_value(point: float, samples: np.ndarray) -> float:
     0). Inverting it gives the interval: the level-``1 − α`` interval excludes zero about when
     ``p < α``. With ``B`` resamples it cannot fall below ``2 / (B + 1)``."""
     samples = np.asarray(samples, np.float64)
+    samples = samples[np.isfinite(samples)]
     centred = samples - (np.median(samples) - point)
     beyond = min(int(np.sum(centred <= 0.0)), int(np.sum(centred >= 0.0)))
     return float(min(1.0, 2.0 * (beyond + 1) / (len(samples) + 1)))
