@@ -1,5 +1,6 @@
 """Stage evaluate@<variant>-<seed>: translate the test images both ways and score them.
 
+Runs in fp32 on every device, whatever train.precision (``eval_precision`` beside the scores).
 Writes reports/seeds/<variant>/s<seed>.json (DVC metrics per direction: FID and KID with
 bootstrap 95 % CIs, the identity and floor lines of the reference stage, SSIM, PSNR, ...),
 reports/eval/<variant>/s<seed>.csv (per image) and data/translated/<variant>/s<seed>/
@@ -24,15 +25,15 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.metrics import load_inception, load_stats
     from cyclelab.metrics.inception_score import load_is_network, unavailable_reason
     from cyclelab.metrics.semantic import semantic_scores
-    from cyclelab.metrics.translation import score_direction, translate
+    from cyclelab.metrics.translation import eval_runtime, score_direction, translate
     from cyclelab.models import build_generator
     from cyclelab.models.init import load_weights
     from cyclelab.report.grids import display_scale, grid
     from cyclelab.tracking import stage_run
-    from cyclelab.training.runtime import make_runtime, seed_everything
+    from cyclelab.training.runtime import seed_everything
 
     seed_everything(seed)
-    runtime = make_runtime(cfg.device)
+    runtime = eval_runtime(cfg.device)  # fp32 whatever train.precision was
     run = paths.run_name(args.variant, seed)
     generators = {}
     for name in ("G_ab", "G_ba"):
@@ -75,8 +76,10 @@ def main(cfg, args) -> None:  # noqa: D103
                                        classifier_dir=paths.CLASSIFIER,
                                        dataset=cfg.data.dataset, runtime=runtime)
             scores |= semantic
-            # How the weights were trained: CPU fp32 and GPU bf16 runs are not comparable.
-            metrics[direction] = {**scores, **lines[direction], **trained}
+            # How the weights were trained (CPU fp32 and GPU bf16 runs are not comparable) and
+            # the precision these scores were computed in.
+            metrics[direction] = {**scores, **lines[direction], **trained,
+                                  "eval_precision": runtime.precision}
             rows += [{"direction": direction, "file": name,
                       **{key: values[i] for key, values in per_image.items()}}
                      for i, name in enumerate(names)]

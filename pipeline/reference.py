@@ -5,7 +5,7 @@ Writes data/reference/{A,B}.npz (statistics and features of test A / test B), me
 lines.json: per direction, ``fid_identity`` / ``kid_identity`` (doing nothing: the untranslated
 source test images against the target test set) and ``fid_floor`` / ``kid_floor`` (real against
 real at the same sample size: the target test set against an equal-size draw of the target
-train set), each with its bootstrap 95 % CI."""
+train set), each with its bootstrap 95 % CI, and ``eval_precision`` (fp32 on every device)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,15 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.data.dataset import image_files, load_folder
     from cyclelab.io import atomic_dir, write_json
     from cyclelab.metrics import extract_features, load_inception, reference_stats, save_stats
-    from cyclelab.metrics.translation import distribution_scores
+    from cyclelab.metrics.translation import distribution_scores, eval_runtime
     from cyclelab.tracking import stage_run
-    from cyclelab.training.runtime import make_runtime, seed_everything
+    from cyclelab.training.runtime import seed_everything
 
     seed_everything(cfg.seed)
-    runtime = make_runtime(cfg.device)
+    runtime = eval_runtime(cfg.device)  # fp32 whatever train.precision
     net = load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256, runtime.device)
-    meta = {"weights_sha256": net.sha256, "weights_path": str(net.path), "domains": {}}
+    meta = {"weights_sha256": net.sha256, "weights_path": str(net.path),
+            "eval_precision": runtime.precision, "domains": {}}
     stats, train_features = {}, {}
     with stage_run("reference", config.flatten({"eval": cfg.eval}),
                    description="Inception statistics of the real test images") as run, \
@@ -52,6 +53,7 @@ def main(cfg, args) -> None:  # noqa: D103
             lines[direction] = {
                 **{f"{k.split('_')[0]}_identity{k[3:]}": v for k, v in identity.items()},
                 **{f"{k.split('_')[0]}_floor{k[3:]}": v for k, v in floor.items()},
+                "eval_precision": runtime.precision,
             }
             run.log_metrics({f"{direction}.{k}": v for k, v in lines[direction].items()
                              if isinstance(v, float)})

@@ -20,7 +20,18 @@ from cyclelab.metrics.fid import fid_from_stats, reference_stats
 from cyclelab.metrics.inception import InceptionNet
 from cyclelab.metrics.inception_score import LOGITS_KEY, class_logits
 from cyclelab.metrics.uncertainty import score_with_ci
-from cyclelab.training.runtime import Runtime
+from cyclelab.training.runtime import Runtime, make_runtime
+
+# Scores are compared across variants and with published values: every evaluation network pass
+# (translation, round trip, features, classifier) runs in full precision, whatever the run
+# trained in (bf16 autocast shifts FID by more than the differences studies look for).
+EVAL_PRECISION = "fp32"
+
+
+def eval_runtime(device: str = "auto") -> Runtime:
+    """The :class:`Runtime` of ``evaluate`` and ``reference``: ``device`` (params.yaml's) at
+    :data:`EVAL_PRECISION`, never ``train.precision``."""
+    return make_runtime(device, EVAL_PRECISION)
 
 
 @torch.no_grad()
