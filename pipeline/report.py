@@ -14,14 +14,12 @@ from cyclelab.stage import run_stage
 
 
 def main(cfg, args) -> None:  # noqa: D103
-    import numpy as np
-
     from cyclelab import config, paths
     from cyclelab.io import read_json, write_json
     from cyclelab.metrics import load_stats
     from cyclelab.metrics.inception_score import unavailable_reason
     from cyclelab.models import network_summary
-    from cyclelab.report.aggregate import compare_variants
+    from cyclelab.report.aggregate import compare_variants, load_features, stage_name
     from cyclelab.report.build import build_report
     from cyclelab.tracking import stage_run
 
@@ -29,17 +27,15 @@ def main(cfg, args) -> None:  # noqa: D103
     variants |= {name: "; ".join(filter(None, (v.description, f"fine-tuned from {v.init}")))
                  for name, v in cfg.finetunes.items()}
     reference = read_json(paths.REFERENCE / "meta.json", "dvc repro reference")
-    metrics = {v: read_json(paths.METRICS / f"{v}.json", f"dvc repro compare@{v}")
+    metrics = {v: read_json(paths.METRICS / f"{v}.json",
+                            f"dvc repro {stage_name('compare', v, cfg.finetunes)}")
                for v in variants}
-    features: dict[str, dict[str, list]] = {}
-    for variant in variants:
-        for seed in cfg.study.seeds:
-            file = paths.translated_dir(variant, seed) / "features.npz"
-            if file.is_file():
-                with np.load(file) as data:
-                    for direction in data.files:
-                        features.setdefault(variant, {}).setdefault(direction, []).append(
-                            data[direction])
+    # Every seed of a variant with FID or KID scores wrote the features they came from.
+    features = load_features(
+        {v: {s: paths.translated_dir(v, s) / "features.npz" for s in cfg.study.seeds}
+         for v, m in metrics.items()
+         if any(k in m.get(d, {}) for d in ("A_to_B", "B_to_A") for k in ("fid", "kid"))},
+        cfg.finetunes)
     real = {"A_to_B": load_stats(paths.REFERENCE / "B.npz")["features"],
             "B_to_A": load_stats(paths.REFERENCE / "A.npz")["features"]}
     comparisons = compare_variants(metrics, features, real, cfg.eval.alpha, cfg.eval.bootstrap,
@@ -74,7 +70,7 @@ def main(cfg, args) -> None:  # noqa: D103
                    description="study report") as run:
         write_json(paths.REPORTS / "comparisons.json", comparisons)
         build_report(variants, paths.REPORTS, paths.REPORTS / "figures", study,
-                     seeds=cfg.study.seeds, comparisons=comparisons)
+                     seeds=cfg.study.seeds, comparisons=comparisons, finetunes=cfg.finetunes)
         for variant, data in metrics.items():
             for direction in ("A_to_B", "B_to_A"):
                 run.log_metrics({f"{variant}.{direction}.{k}": v

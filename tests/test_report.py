@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from cyclelab.errors import DataError
 from cyclelab.io import write_csv, write_json
 from cyclelab.report.build import build_report, metrics_table, verdict_lines
 
@@ -72,3 +74,52 @@ def test_missing_values_show_a_dash_and_std_over_seeds():
 
 def test_no_verdict_without_a_test():
     assert verdict_lines({"v": metrics(100.0, 120.0)}, []) == []
+
+
+def _one_variant(reports, variant="baseline"):
+    write_json(reports / "metrics" / f"{variant}.json", metrics(100.0, 120.0))
+    write_csv(reports / "eval" / variant / "s0.csv",
+              [{"direction": "A_to_B", "file": "0.png", "ssim": 0.5}])
+
+
+def test_a_declared_variant_without_metrics_is_an_error_naming_file_and_stage(tmp_path):
+    reports = tmp_path / "reports"
+    _one_variant(reports)
+    with pytest.raises(DataError, match=r"metrics/ae_init\.json: not found; run `dvc repro "
+                                         r"compare@ae_init`"):
+        build_report({"baseline": "standard init", "ae_init": "AE init"}, reports,
+                     reports / "figures")
+    with pytest.raises(DataError, match=r"tuned\.json: not found; run `dvc repro "
+                                         r"compare_finetune@tuned`"):
+        build_report({"baseline": "standard init", "tuned": "fine-tuned"}, reports,
+                     reports / "figures", finetunes={"tuned"})
+
+
+def test_missing_csvs_are_left_out_lines_in_the_report(tmp_path):
+    reports = tmp_path / "reports"
+    _one_variant(reports)
+    build_report({"baseline": "standard init"}, reports, reports / "figures", seeds=[0, 1])
+    summary = (reports / "summary.md").read_text()
+    page = (reports / "index.html").read_text()
+    left_out = summary.split("## Left out")[1].split("## Study")[0]
+    for line in (f"{reports}/plots/train/baseline/s0.csv: missing, so baseline/s0 of the loss "
+                 "and FID curves is left out (`dvc repro train@baseline-0` writes it).",
+                 f"{reports}/eval/baseline/s1.csv: missing, so baseline seed 1 of the SSIM "
+                 "figures is left out (`dvc repro evaluate@baseline-1` writes it)."):
+        assert f"- {line}" in left_out and line in page
+    assert "eval/baseline/s0.csv" not in left_out and "<h2>Left out</h2>" in page
+
+
+def test_every_seed_with_scores_needs_its_features(tmp_path):
+    from cyclelab.report.aggregate import load_features
+
+    files = {"baseline": {s: tmp_path / f"s{s}" / "features.npz" for s in (0, 1)}}
+    (tmp_path / "s0").mkdir()
+    np.savez(files["baseline"][0], A_to_B=np.ones((3, 2)), B_to_A=np.zeros((3, 2)))
+    with pytest.raises(DataError, match=r"s1/features\.npz: not found; run `dvc repro "
+                                         r"evaluate@baseline-1`"):
+        load_features(files)
+    (tmp_path / "s1").mkdir()
+    np.savez(files["baseline"][1], A_to_B=np.ones((3, 2)), B_to_A=np.zeros((3, 2)))
+    features = load_features(files)["baseline"]
+    assert [f.shape for f in features["A_to_B"]] == [(3, 2), (3, 2)]

@@ -24,6 +24,7 @@ from cyclelab.data.digits import generate_digits, render_digit
 from cyclelab.data.download import download_dataset
 from cyclelab.data.prepare import prepare_dataset
 from cyclelab.data.sources import read_idx_labels, read_svhn_labels
+from cyclelab.errors import DataError
 from cyclelab.metrics import semantic
 from cyclelab.metrics.semantic import (
     CITYSCAPES_CLASSES,
@@ -284,6 +285,18 @@ def test_paired_scores_against_the_ground_truth_partner(tmp_path: Path) -> None:
     (tmp_path / "testB" / "3_B.png").unlink()
     assert semantic_scores("A_to_B", names_a, fake, dataset="maps", **common)["paired_n"] == 2
     assert semantic_scores("A_to_B", names_a, fake, dataset="horse2zebra", **common) == {}
+
+
+def test_a_partner_of_another_size_is_an_error_naming_both_files(tmp_path: Path) -> None:
+    names_a, names_b = ["1_A.png", "2_A.png"], ["1_B.png", "2_B.png"]
+    truths = aligned_prepared(tmp_path, names_a, names_b)
+    fake = torch.from_numpy(np.stack(truths)).permute(0, 3, 1, 2).contiguous()
+    save_png(tmp_path / "testB" / "2_B.png", np.zeros((24, 16, 3), np.uint8))
+    with pytest.raises(DataError, match=(
+            rf"{tmp_path}/testA/2_A.png translates to 16×16×3 but its ground-truth partner "
+            rf"{tmp_path}/testB/2_B.png is 24×16×3; .*`dvc repro prepare`")):
+        semantic_scores("A_to_B", names_a, fake, prepared=tmp_path,
+                        classifier_dir=tmp_path / "none", dataset="maps", runtime=RUNTIME)
 
 
 def test_same_stem_pairs_both_ways(tmp_path: Path) -> None:

@@ -320,6 +320,10 @@ def find_partners(source_names: Sequence[str], target_dir: Path) -> list[Path | 
     return [by_key.get(pair_key(name)) for name in source_names]
 
 
+def _shape(img_hwc: np.ndarray) -> str:
+    return "×".join(map(str, img_hwc.shape))
+
+
 def paired_scores(fakes_hwc: Sequence[np.ndarray], truths_hwc: Sequence[np.ndarray]
                   ) -> dict[str, float]:
     """Mean L1 (pixel values in [0, 1]), PSNR (dB) and SSIM of each translation vs its truth."""
@@ -417,9 +421,18 @@ def semantic_scores(direction: str, source_names: list[str], fake: torch.Tensor,
                                        meta, labels, runtime))
     if dataset in ALIGNED_DATASETS:
         partners = find_partners(source_names, prepared / f"test{target}")
-        pairs = [(fake[i].permute(1, 2, 0).numpy(), _read_rgb(path))
-                 for i, path in enumerate(partners) if path is not None]
-        pairs = [(f, t) for f, t in pairs if f.shape == t.shape]
+        pairs = []
+        for i, (name, path) in enumerate(zip(source_names, partners, strict=True)):
+            if path is None:  # no ground truth for this image: counted out in paired_n
+                continue
+            fake_hwc, truth = fake[i].permute(1, 2, 0).numpy(), _read_rgb(path)
+            if fake_hwc.shape != truth.shape:
+                raise DataError(
+                    f"{prepared / f'test{source}' / name} translates to {_shape(fake_hwc)} but "
+                    f"its ground-truth partner {path} is {_shape(truth)}; paired scores need "
+                    "both at one size: rerun `dvc repro prepare` so that both domains are "
+                    "prepared at data.image_size")
+            pairs.append((fake_hwc, truth))
         if pairs:
             fakes_hwc, truths_hwc = zip(*pairs, strict=True)
             scores.update(paired_scores(fakes_hwc, truths_hwc))

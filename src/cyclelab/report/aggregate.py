@@ -18,11 +18,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cyclelab.errors import DataError
 from cyclelab.metrics.uncertainty import holm, paired_difference, seed_interval, welch
 
 # Keys that are the same for every seed: reference lines and counts, carried over as they are.
@@ -33,6 +35,36 @@ CORRECTION = "Holm–Bonferroni"
 
 def _is_line(key: str) -> bool:
     return any(suffix in key for suffix in LINE_SUFFIXES[:2]) or key.endswith(LINE_SUFFIXES)
+
+
+def stage_name(kind: str, variant: str, finetunes: Collection[str] = (),
+               seed: int | None = None) -> str:
+    """The DVC stage that writes a ``train``, ``evaluate`` or ``compare`` output of
+    ``variant`` (``finetunes``: the names under ``finetunes:``, whose stages are their own)."""
+    if variant in finetunes:
+        kind = {"train": "finetune", "evaluate": "evaluate_finetune",
+                "compare": "compare_finetune"}[kind]
+    with_seed = seed is not None and kind != "finetune"  # one finetune stage runs every seed
+    return f"{kind}@{variant}" + (f"-{seed}" if with_seed else "")
+
+
+def load_features(files: dict[str, dict[int, Path]], finetunes: Collection[str] = ()
+                  ) -> dict[str, dict[str, list[np.ndarray]]]:
+    """``{variant: {direction: [features per seed]}}`` from the evaluate stage's
+    ``features.npz`` files (``files[variant][seed]``); every file listed must exist, else a
+    DataError names it and the stage that writes it (a variant compared without one of its
+    seeds would be compared on the others without saying so)."""
+    features: dict[str, dict[str, list[np.ndarray]]] = {}
+    for variant, by_seed in files.items():
+        for seed, file in by_seed.items():
+            if not Path(file).is_file():
+                raise DataError(f"{file}: not found; run `dvc repro "
+                                f"{stage_name('evaluate', variant, finetunes, seed)}`")
+            with np.load(file) as data:
+                for direction in data.files:
+                    features.setdefault(variant, {}).setdefault(direction, []).append(
+                        data[direction])
+    return features
 
 
 def aggregate(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[str, Any]:

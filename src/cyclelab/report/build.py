@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import html
-import json
 import math
 import os
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,8 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from cyclelab.io import atomic_dir, write_text  # noqa: E402
-from cyclelab.report.aggregate import family_sentence  # noqa: E402
+from cyclelab.io import atomic_dir, read_json, write_text  # noqa: E402
+from cyclelab.report.aggregate import family_sentence, stage_name  # noqa: E402
 
 DIRECTIONS = (("A_to_B", "A→B"), ("B_to_A", "B→A"))
 # (key, label, format, lower is better)
@@ -36,9 +36,7 @@ LINES = (("identity", "doing nothing (untranslated source vs target)"),
 
 
 def read_csv(path: Path) -> list[dict[str, float | str]]:
-    """Rows of a CSV with numeric-looking fields as floats; [] if the file is missing."""
-    if not path.exists():
-        return []
+    """Rows of a CSV with numeric-looking fields as floats."""
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     out = []
@@ -262,22 +260,38 @@ def verdict_lines(metrics: dict[str, dict], comparisons: list[dict]) -> list[str
 
 def build_report(variants: dict[str, str], reports: Path, figures: Path,
                  study: dict[str, Any] | None = None, seeds: list[int] | None = None,
-                 comparisons: list[dict] | None = None) -> dict[str, Any]:
+                 comparisons: list[dict] | None = None,
+                 finetunes: Collection[str] = ()) -> dict[str, Any]:
     """Write ``figures/``, ``summary.md`` and ``index.html`` under ``reports`` from the
     aggregated metrics (``metrics/<variant>.json``), per-seed plots, per-image CSVs and samples
     the other stages wrote. ``variants`` maps names to their descriptions; ``study`` holds facts
-    shown at the top; ``comparisons`` the significance tests (:mod:`.aggregate`).
-    Returns the metrics gathered."""
+    shown at the top; ``comparisons`` the significance tests (:mod:`.aggregate`);
+    ``finetunes`` the variants that are fine-tunes (their stages have their own names).
+
+    A variant without its metrics file is a DataError naming the file and the stage to run;
+    a missing training-history or per-image CSV only feeds a figure, so the report says in a
+    "Left out" section which file is missing and what it leaves out. Returns the metrics."""
     study, seeds, comparisons = study or {}, seeds or [0], comparisons or []
-    metrics = {}
-    for variant in variants:
-        path = reports / "metrics" / f"{variant}.json"
-        if path.exists():
-            metrics[variant] = json.loads(path.read_text())
-    runs = {f"{v}/s{s}" if len(seeds) > 1 else v: f"{v}/s{s}" for v in variants for s in seeds}
-    histories = {name: read_csv(reports / "plots" / "train" / f"{run}.csv")
-                 for name, run in runs.items()}
-    per_image = {v: [row for s in seeds for row in read_csv(reports / "eval" / v / f"s{s}.csv")]
+    metrics = {v: read_json(reports / "metrics" / f"{v}.json",
+                            f"dvc repro {stage_name('compare', v, finetunes)}")
+               for v in variants}
+    left_out: list[str] = []
+
+    def optional_csv(path: Path, what: str, stage: str) -> list[dict[str, float | str]]:
+        if path.is_file():
+            return read_csv(path)
+        left_out.append(f"{path}: missing, so {what} is left out (`dvc repro {stage}` "
+                        "writes it).")
+        return []
+
+    runs = {f"{v}/s{s}" if len(seeds) > 1 else v: (v, s) for v in variants for s in seeds}
+    histories = {name: optional_csv(reports / "plots" / "train" / v / f"s{s}.csv",
+                                    f"{name} of the loss and FID curves",
+                                    stage_name("train", v, finetunes, s))
+                 for name, (v, s) in runs.items()}
+    per_image = {v: [row for s in seeds for row in optional_csv(
+                     reports / "eval" / v / f"s{s}.csv", f"{v} seed {s} of the SSIM figures",
+                     stage_name("evaluate", v, finetunes, s))]
                  for v in variants}
     header, rows = metrics_table(metrics)
     verdicts = verdict_lines(metrics, comparisons)
@@ -293,7 +307,8 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
             "ssim_sorted": ssim_lines,
         }
         samples = {}
-        for name, run in runs.items():
+        for name, (v, s) in runs.items():
+            run = f"{v}/s{s}"
             grid = last_sample(reports / "samples" / run)
             if grid is not None:
                 file = f"samples_{run.replace('/', '_')}.png"
@@ -328,6 +343,7 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
     md = ["# cyclelab study report", "", how_to_read, "",
           markdown_table(header, rows), "", "## What the data supports", "",
           *[f"- {line}" for line in verdicts or ["Only one variant: nothing to compare."]], "",
+          *(["## Left out", "", *[f"- {line}" for line in left_out], ""] if left_out else []),
           "## Study", "", *[f"- {k}: {v}" for k, v in study.items()], ""]
     for key, title in titles:
         if key in figures_made:
@@ -348,6 +364,8 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
                     for k, v in study.items())
     verdict_html = "".join(f"<li>{html.escape(x)}</li>" for x in verdicts) or \
         "<li>Only one variant: nothing to compare.</li>"
+    left_out_html = "<h2>Left out</h2><ul>" + "".join(
+        f"<li>{html.escape(x)}</li>" for x in left_out) + "</ul>" if left_out else ""
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>cyclelab report</title><style>
 body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1400px;color:#222}}
@@ -356,7 +374,7 @@ text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%}}
 img.px{{image-rendering:pixelated;max-width:640px}}figure{{display:inline-block;margin:.5rem}}
 </style></head><body>
 <h1>cyclelab study report</h1>
-<h2>What the data supports</h2><ul>{verdict_html}</ul>
+<h2>What the data supports</h2><ul>{verdict_html}</ul>{left_out_html}
 <p>Variants:</p><ul>{described}</ul>
 <h2>Metrics (test split)</h2>{html_table(header, rows)}
 <p>{html.escape(how_to_read)}</p>
