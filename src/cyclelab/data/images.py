@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cyclelab.errors import DataError
+
 Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)
 
@@ -208,6 +210,20 @@ def _resize_pad(img: Image.Image, size: int, pad_color: Color) -> Image.Image:
     return canvas
 
 
+def _pad_only(img: Image.Image, size: int, pad_color: Color) -> Image.Image:
+    """Centre the image unscaled on a ``size`` x ``size`` canvas of ``pad_color`` (seed 003
+    zero-pads 28 px MNIST to 32 px: every digit pixel kept as it is). An odd margin puts the
+    extra pixel right and below. A side larger than ``size`` is a :class:`DataError`: cropping
+    would cut content silently, and scaling is what ``pad`` does."""
+    if img.width > size or img.height > size:
+        raise DataError(f"{img.width}x{img.height} is larger than data.image_size = {size}, and "
+                        "data.resize: pad_only never scales or crops; use data.resize: pad, "
+                        "center_crop or resize, or a larger data.image_size")
+    canvas = Image.new("RGB", (size, size), pad_color)
+    canvas.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
+    return canvas
+
+
 ResizePolicy = Callable[[Image.Image, int, Color], Image.Image]
 
 # ``data.resize`` -> policy(img_rgb, size, pad_color) -> size x size RGB image.
@@ -215,11 +231,19 @@ RESIZE_POLICIES: dict[str, ResizePolicy] = {
     "resize": _resize_squash,
     "center_crop": _resize_center_crop,
     "pad": _resize_pad,
+    "pad_only": _pad_only,
 }
 
 
+def fill_color(policy: str, background_color: Color, pad_color: Color) -> Color:
+    """The colour ``policy`` pads with: ``data.pad_color`` for ``pad_only`` (zero padding by
+    default), ``data.background_color`` for ``pad`` (letterboxing)."""
+    return pad_color if policy == "pad_only" else background_color
+
+
 def resize(img: Image.Image, size: int, policy: str, pad_color: Color = WHITE) -> Image.Image:
-    """Apply the resize policy named ``policy`` (a key of :data:`RESIZE_POLICIES`)."""
+    """Apply the resize policy named ``policy`` (a key of :data:`RESIZE_POLICIES`); ``pad_color``
+    is what :func:`fill_color` gives for it."""
     return RESIZE_POLICIES[policy](img, size, pad_color)
 
 
