@@ -3,9 +3,13 @@
 For every file under ``<raw>/{trainA,trainB,testA,testB}/`` (nested folders allowed, any image
 format Pillow reads) :func:`prepare_dataset` decodes, orients, converts to RGB, optionally
 removes the background, resizes by ``data.resize`` and writes ``<out>/<split><domain>/*.png``.
-Files that cannot become training images are skipped with a reason; exact and pixel-identical
-duplicates are reported (and dropped with ``data.drop_duplicates``). ``<out>/manifest.csv``
-holds one row per input file. The output folder is replaced atomically.
+Files that cannot become training images are skipped with a reason. A seeded share of each
+domain's training images (``data.val_fraction``) is held out as ``valA``/``valB``: every choice
+made during training reads those, never the test split. Exact and pixel-identical duplicates are
+reported; a training image identical to a validation or test image is dropped from training
+(``data.drop_duplicates``, on by default; the test and validation splits are never changed).
+``<out>/manifest.csv`` holds one row per input file, ``<out>/summary.json`` the counts. The output
+folder is replaced atomically.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import math
 import os
 import re
 from collections import Counter
@@ -29,17 +34,23 @@ from cyclelab.config import DataConfig
 from cyclelab.data import images
 from cyclelab.data.background import Remover, fetch_model, make_background_remover
 from cyclelab.errors import DataError, UserError
-from cyclelab.io import atomic_dir
-from cyclelab.paths import LABELS_FILE, SPLITS
+from cyclelab.io import atomic_dir, write_json
+from cyclelab.paths import LABELS_FILE, PREPARED_SPLITS, SPLITS
 
-# Canonical order. Train comes before test so that, of an image present in both, the train copy
-# is the one kept: a test image that is also a training image leaks into the evaluation (the
-# generator has seen it), so it is the test copy that must go.
 MANIFEST = "manifest.csv"
+SUMMARY = "summary.json"
 MANIFEST_COLUMNS = ("split", "domain", "source", "bytes", "width", "height", "mode", "format",
                     "sha256", "status", "reason", "detail", "duplicate_of", "output")
 OK, SKIPPED, DUPLICATE = "ok", "skipped", "duplicate"
 UNREADABLE = "unreadable"
+# Of an image in several splits the copy kept is the test one, then the validation one: the test
+# split is what evaluate scores and is never changed, the validation split what training chooses
+# by; a training copy of either leaks it into training (the generator has seen it), so it goes.
+KEEP_ORDER = {"test": 0, "val": 1, "train": 2}
+# The validation split is a fixed pseudo-random choice: the training images of a domain ordered
+# by the sha256 of this salt and their source path, the first ones held out. It depends on the
+# names only (not on the order files are listed in), and adding files keeps earlier choices.
+VAL_SALT = "cyclelab-val"
 
 # When a process pool pays. Measured on 2 cores: starting two spawned workers costs ~0.85 s
 # (+1.4 s each to import rembg); plain preparation of 256 px JPEGs runs at ~16 MB of input per
@@ -70,6 +81,7 @@ class Options:
     background: str
     rembg_model: str
     background_color: tuple[int, int, int]
+    fill_color: tuple[int, int, int]  # what the resize policy pads with
     rembg_model_path: str | None
     min_side: int
     max_pixels: int
@@ -133,9 +145,11 @@ def plan_tasks(raw_dir: Path) -> list[Task]:
 
 
 def _row(task: Task, **fields: Any) -> dict[str, Any]:
-    """A manifest row for ``task`` (``pixel_hash`` rides along for the duplicate check only)."""
+    """A manifest row for ``task`` (``pixel_hash`` and ``kept_in``, the folder of the copy a
+    duplicate repeats, ride along for the duplicate rules only)."""
     row: dict[str, Any] = {column: "" for column in MANIFEST_COLUMNS}
-    row.update(split=task.split[:-1], domain=task.split[-1], source=task.source, pixel_hash="")
+    row.update(split=task.split[:-1], domain=task.split[-1], source=task.source, pixel_hash="",
+               kept_in="")
     row.update(fields)
     return row
 
@@ -162,79 +176,138 @@ def process_file(task: Task, options: Options, remove_background: Remover) -> di
     row["pixel_hash"] = images.pixel_hash(img_rgb)
     # Background removal sees the full-resolution image: the mask is sharper than on 32 px.
     img_rgb = remove_background(img_rgb)
-    img_rgb = images.resize(img_rgb, options.image_size, options.resize,
-                            options.background_color)
+    try:
+        img_rgb = images.resize(img_rgb, options.image_size, options.resize,
+                                options.fill_color)
+    except DataError as exc:  # an image the policy cannot take (pad_only: larger than the size)
+        raise DataError(f"{task.path}: {exc}") from None
     Path(options.out_dir, task.output).write_bytes(images.encode_png(img_rgb))
     row.update(status=OK, output=task.output)
     return row
 
 
+def _folder(row: dict[str, Any]) -> str:
+    """Where a row's image belongs: ``trainA``, ``valB``, ..."""
+    return f"{row['split']}{row['domain']}"
+
+
 def mark_duplicates(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of ``rows`` in which every repeat of an earlier ``ok`` image is a ``duplicate``.
+    """Copies of ``rows`` in which every repeat of an ``ok`` image is a ``duplicate``.
 
     A repeat has the same file bytes (sha256) or the same decoded pixels (a lossless
-    re-encoding) as an earlier row; rows must be in canonical order, so the first occurrence,
-    and across splits the train copy, is the one kept.
+    re-encoding) as another row. The copy kept is the test one, then the validation one, then
+    the first training one (:data:`KEEP_ORDER`); within one split the first in ``rows``' order
+    (canonical: A before B, then by path). ``duplicate_of`` names the source of the copy kept.
     """
+    order = sorted(range(len(rows)), key=lambda i: (KEEP_ORDER[rows[i]["split"]], i))
     first_by_key: dict[str, dict[str, Any]] = {}
-    marked = []
-    for row in rows:
-        row = dict(row)
-        if row["status"] == OK:
-            keys = (("same file", "sha256:" + row["sha256"]),
-                    ("same pixels", "pixels:" + row["pixel_hash"]))
-            for reason, key in keys:
-                if key in first_by_key:
-                    first = first_by_key[key]
-                    row.update(status=DUPLICATE, reason=reason, duplicate_of=first["source"])
-                    break
-            else:
-                for _, key in keys:
-                    first_by_key[key] = row
-        marked.append(row)
+    marked = [dict(row) for row in rows]
+    for i in order:
+        row = marked[i]
+        if row["status"] != OK:
+            continue
+        keys = (("same file", "sha256:" + row["sha256"]),
+                ("same pixels", "pixels:" + row["pixel_hash"]))
+        for reason, key in keys:
+            if key in first_by_key:
+                first = first_by_key[key]
+                row.update(status=DUPLICATE, reason=reason, duplicate_of=first["source"],
+                           kept_in=_folder(first))
+                break
+        else:
+            for _, key in keys:
+                first_by_key[key] = row
     return marked
 
 
+def val_count(n: int, fraction: float) -> int:
+    """Images held out of ``n`` usable training images: ``fraction`` of them rounded, at least
+    1 when ``fraction`` > 0 (0 when it is 0)."""
+    return max(1, math.floor(fraction * n + 0.5)) if fraction > 0 else 0
+
+
+def carve_validation(rows: Sequence[dict[str, Any]], fraction: float, out_dir: Path
+                     ) -> list[dict[str, Any]]:
+    """Copies of ``rows`` with :func:`val_count` of each domain's usable training images moved to
+    ``val<domain>`` (split ``val``; their PNGs moved under ``out_dir``).
+
+    Usable: ``ok`` and not a repeat of a test image or of another training image, so the
+    validation split holds no image of the test split and no image twice. The choice is the
+    :data:`VAL_SALT` order of the source paths. :class:`DataError` if a domain has too few
+    usable images to keep one for training.
+    """
+    marked = mark_duplicates(rows)
+    moved = [dict(row) for row in rows]
+    for domain in "AB":
+        usable = [i for i, row in enumerate(marked)
+                  if row["split"] == "train" and row["domain"] == domain and row["status"] == OK]
+        k = val_count(len(usable), fraction)
+        if k and k >= len(usable):
+            raise DataError(f"train{domain}: {len(usable)} usable image(s), too few to hold out "
+                            f"{k} for val{domain} (data.val_fraction = {fraction}) and train on "
+                            "the rest; add images or set data.val_fraction: 0")
+        chosen = sorted(usable, key=lambda i: hashlib.sha256(
+            f"{VAL_SALT}:{rows[i]['source']}".encode()).hexdigest())[:k]
+        for i in chosen:
+            row = moved[i]
+            output = f"val{domain}/{PurePosixPath(row['output']).name}"
+            os.replace(out_dir / row["output"], out_dir / output)
+            row.update(split="val", output=output,
+                       detail=f"held out from train{domain} (data.val_fraction)")
+    return moved
+
+
+def leaks(row: dict[str, Any]) -> bool:
+    """Whether ``row`` is a training image whose kept copy is a validation or test image."""
+    return (row["status"] == DUPLICATE and row["split"] == "train"
+            and not row["kept_in"].startswith("train"))
+
+
 def drop_duplicates(rows: Iterable[dict[str, Any]], out_dir: Path) -> list[dict[str, Any]]:
-    """Delete the PNGs of ``duplicate`` rows and clear their ``output`` (data.drop_duplicates)."""
+    """Delete the PNGs of the training images that :func:`leaks` finds and clear their
+    ``output`` (data.drop_duplicates). Test and validation images, and repeats within the
+    training split, stay."""
     kept = []
     for row in rows:
-        if row["status"] == DUPLICATE and row["output"]:
+        if leaks(row) and row["output"]:
             (out_dir / row["output"]).unlink()
-            row = {**row, "output": "", "detail": "dropped (data.drop_duplicates)"}
+            row = {**row, "output": "",
+                   "detail": f"dropped from training: the same image is in {row['kept_in']} "
+                             "(data.drop_duplicates)"}
         kept.append(row)
     return kept
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Counts per split (inputs, outputs), skips per reason, and duplicates found and dropped."""
-    folder = [f"{row['split']}{row['domain']}" for row in rows]
+    """Counts per prepared split (inputs, outputs), skips per reason, and duplicates found and
+    dropped from training (``duplicates.dropped_from_train``)."""
+    folder = [_folder(row) for row in rows]
     duplicates = [row for row in rows if row["status"] == DUPLICATE]
-    across = sum(1 for row in duplicates
-                 if not row["duplicate_of"].startswith(f"{row['split']}{row['domain']}/"))
     return {
-        "inputs": {split: folder.count(split) for split in SPLITS},
+        "inputs": {split: sum(1 for row in rows if row["source"].startswith(f"{split}/"))
+                   for split in SPLITS},
         "outputs": {split: sum(1 for f, row in zip(folder, rows, strict=True)
-                               if f == split and row["output"]) for split in SPLITS},
+                               if f == split and row["output"]) for split in PREPARED_SPLITS},
         "skipped": dict(sorted(Counter(row["reason"] for row in rows
                                        if row["status"] == SKIPPED).items())),
         "duplicates": {
             "found": len(duplicates),
             "same_file": sum(1 for row in duplicates if row["reason"] == "same file"),
             "same_pixels": sum(1 for row in duplicates if row["reason"] == "same pixels"),
-            "across_splits": across,
-            "dropped": sum(1 for row in duplicates if not row["output"]),
+            "across_splits": sum(1 for row in duplicates if row["kept_in"] != _folder(row)),
+            "dropped_from_train": sum(1 for row in duplicates
+                                      if leaks(row) and not row["output"]),
         },
     }
 
 
 def check_splits(summary: dict[str, Any], rows: Sequence[dict[str, Any]], raw_dir: Path) -> None:
-    """:class:`DataError` naming the first split left without a single usable image."""
+    """:class:`DataError` naming the first raw split left without a single usable image."""
     for split in SPLITS:
         if summary["outputs"][split]:
             continue
-        reasons = Counter(row["reason"] for row in rows
-                          if f"{row['split']}{row['domain']}" == split)
+        reasons = Counter(row["reason"] for row in rows if row["source"].startswith(f"{split}/")
+                          and not row["output"])
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "no files"
         raise DataError(f"{split}: no usable image in {raw_dir / split} ({why}); check the raw "
                         "files (re-run the download stage) or data.min_image_size / "
@@ -347,7 +420,9 @@ def prepare_dataset(
     rembg_model_path: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Prepare ``raw_dir``'s four splits into ``out_dir`` (replaced atomically); return a summary.
+    """Prepare ``raw_dir``'s four splits into ``out_dir`` (replaced atomically): the six
+    folders of :data:`PREPARED_SPLITS`, the manifest, ``labels.csv`` when the raw data has one
+    and ``summary.json`` (:func:`summarize` plus the label count), which is returned.
 
     ``rembg_model_path`` is the ONNX file of a ``*_custom`` rembg model (default:
     ``$CYCLELAB_REMBG_MODEL_PATH``). Raises :class:`DataError` if a split folder is missing or
@@ -357,33 +432,39 @@ def prepare_dataset(
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     tasks = plan_tasks(raw_dir)
     color = tuple(cfg.background_color)
+    fill = images.fill_color(cfg.resize, color, tuple(cfg.pad_color))
     if cfg.background != "none":
         # Once here, so that workers do not race to download the same weights.
         fetch_model(cfg.rembg_model, rembg_model_path)
     with atomic_dir(out_dir) as tmp:
-        for split in SPLITS:
+        for split in PREPARED_SPLITS:
             (tmp / split).mkdir()
         options = Options(str(tmp), cfg.image_size, cfg.resize, cfg.background, cfg.rembg_model,
-                          color, rembg_model_path, cfg.min_image_size, cfg.max_image_pixels)
+                          color, fill, rembg_model_path, cfg.min_image_size,
+                          cfg.max_image_pixels)
         bar = tqdm(_run_tasks(tasks, options, cfg.workers), total=len(tasks), unit="img",
                    desc="prepare", disable=None if progress else True)
-        rows = mark_duplicates(list(bar))
+        rows = list(bar)
+        check_splits(summarize(rows), rows, raw_dir)
+        rows = mark_duplicates(carve_validation(rows, cfg.val_fraction, tmp))
         if cfg.drop_duplicates:
             rows = drop_duplicates(rows, tmp)
         summary = summarize(rows)
-        check_splits(summary, rows, raw_dir)
+        check_splits(summary, rows, raw_dir)  # dropping can empty a training split
         write_manifest(tmp / MANIFEST, rows)
         summary["labels"] = carry_labels(raw_dir / LABELS_FILE, rows, tmp / LABELS_FILE)
+        write_json(tmp / SUMMARY, summary)
     return summary
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """Two lines for the stage's output: images per split, then skips and duplicates."""
     outputs = summary["outputs"]
-    line1 = "images: " + ", ".join(f"{split} {outputs[split]}" for split in SPLITS)
+    line1 = "images: " + ", ".join(f"{split} {outputs[split]}" for split in PREPARED_SPLITS)
     skipped = summary["skipped"]
     dup = summary["duplicates"]
     skip_text = ", ".join(f"{n} {reason}" for reason, n in skipped.items()) or "none"
     line2 = (f"skipped: {skip_text}; duplicates: {dup['found']} "
-             f"({dup['across_splits']} across splits), {dup['dropped']} dropped")
+             f"({dup['across_splits']} across splits), {dup['dropped_from_train']} dropped from "
+             "training")
     return f"{line1}\n{line2}"
