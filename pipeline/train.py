@@ -5,7 +5,10 @@ params.yaml for every seed, each from its parent variant's final weights of the 
 Writes data/models/<variant>/s<seed>/{G_ab,G_ba,D_a,D_b}.pt, reports/plots/train/<variant>/
 s<seed>.csv (one row per epoch), reports/samples/<variant>/s<seed>/epoch_NNN.png (rows: real A,
 fake B, rec A, real B, fake A, rec B) and a resumable checkpoint
-data/checkpoints/<variant>/s<seed>.pt (persist: true)."""
+data/checkpoints/<variant>/s<seed>.pt (persist: true).
+
+Reads data/prepared/train{A,B} and, for every choice made during training (sample grids, the
+eval.every_k_epochs curve, staged candidates), val{A,B}; never the test split."""
 
 from __future__ import annotations
 
@@ -48,7 +51,14 @@ def train_seed(cfg, args, seed: int) -> None:
     import torch
 
     from cyclelab import config, paths
-    from cyclelab.data.dataset import UnpairedBatches, load_folder, to_m11, to_uint8
+    from cyclelab.data.dataset import (
+        UnpairedBatches,
+        image_files,
+        load_folder,
+        load_validation,
+        to_m11,
+        to_uint8,
+    )
     from cyclelab.io import atomic_dir, read_json, write_csv, write_json
     from cyclelab.models import build_discriminator, build_generator, count_parameters
     from cyclelab.models.init import INIT_FILE, load_weights
@@ -67,9 +77,16 @@ def train_seed(cfg, args, seed: int) -> None:
     if runtime.cuda and rank.world_size > 1:
         runtime = Runtime(torch.device("cuda", rank.local_rank), runtime.precision)
     train_a, train_b = (load_folder(paths.PREPARED / s) for s in ("trainA", "trainB"))
+    # Every choice made during training (sample grids, the curve, staged candidates) reads the
+    # validation split, never the test split. The grids only show: without a validation split
+    # (data.val_fraction: 0) they show training images.
     n = train_cfg.num_samples
-    preview_a = to_m11(load_folder(paths.PREPARED / "testA", limit=n))
-    preview_b = to_m11(load_folder(paths.PREPARED / "testB", limit=n))
+    shown = "val" if all(image_files(paths.PREPARED / f"val{d}") for d in "AB") else "train"
+    if shown == "train" and rank.is_main:
+        print(f"train@{args.variant}-{seed}: no validation split (data.val_fraction: 0): the "
+              "sample grids show training images")
+    preview_a = to_m11(load_folder(paths.PREPARED / f"{shown}A", limit=n))
+    preview_b = to_m11(load_folder(paths.PREPARED / f"{shown}B", limit=n))
 
     size = train_a.shape[-1]
     G_ab, G_ba = build_generator(model_cfg, size), build_generator(model_cfg, size)
@@ -161,18 +178,18 @@ def train_seed(cfg, args, seed: int) -> None:
             from cyclelab.metrics import load_inception
             from cyclelab.metrics.translation import CurveScorer
 
-            limit = cfg.eval.curve_images
+            limit, purpose = cfg.eval.curve_images, "the eval.every_k_epochs curve"
+            curve_a = load_validation(paths.PREPARED, "A", limit, purpose)
+            curve_b = load_validation(paths.PREPARED, "B", limit, purpose)
             curve = CurveScorer(load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256,
-                                               runtime.device),
-                                load_folder(paths.PREPARED / "testA", limit=limit),
-                                load_folder(paths.PREPARED / "testB", limit=limit), cfg.eval, seed)
+                                               runtime.device), curve_a, curve_b, cfg.eval, seed)
 
         def on_epoch_end(epoch: int, row: dict) -> None:
             save_sample(epoch)
             done = epoch + 1
             if curve is not None and (done % cfg.eval.every_k_epochs == 0
                                       or done == train_cfg.epochs):
-                # FID/KID on a fixed test subset, into the epoch row (CSV plot and MLflow).
+                # FID/KID on a fixed validation subset, into the epoch row (CSV plot, MLflow).
                 exported = current["gan"].generators()
                 row.update(curve(exported["G_ab"], exported["G_ba"], runtime))
             run.log_metrics({f"epoch_{k}": v for k, v in row.items() if k != "epoch"},
@@ -186,15 +203,17 @@ def train_seed(cfg, args, seed: int) -> None:
                          on_step=lambda step, losses: run.log_metrics(losses, step=step))
         stages, choices = stages_of(train_cfg), []
         if stages:
-            # seeds/004 Alg. 1: candidates scored on a fixed test subset, the best carried on.
+            # seeds/004 Alg. 1: candidates scored on a fixed validation subset (the report
+            # used test images; evaluate scores those, so selecting on them biases the result),
+            # the best carried on.
             from cyclelab.metrics import load_inception
 
-            limit = train_cfg.stage_eval_images
+            limit, purpose = train_cfg.stage_eval_images, "the staged candidates (train.stage_*)"
+            stage_a = load_validation(paths.PREPARED, "A", limit, purpose)
+            stage_b = load_validation(paths.PREPARED, "B", limit, purpose)
             score = candidate_scorer(
                 load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256,
-                               runtime.device),
-                load_folder(paths.PREPARED / "testA", limit=limit),
-                load_folder(paths.PREPARED / "testB", limit=limit), runtime,
+                               runtime.device), stage_a, stage_b, runtime,
                 train_cfg.stage_select, cfg.eval.batch_size, seed)
 
             def on_choice(choice: dict) -> None:

@@ -47,6 +47,21 @@ def load_folder(folder: str | Path, limit: int = 0,
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
+def load_validation(prepared: str | Path, domain: str, limit: int, purpose: str
+                    ) -> torch.Tensor:
+    """The first ``limit`` images of ``<prepared>/val<domain>`` (uint8 N x 3 x H x W), which
+    every choice made during training reads (never the test split); DataError naming
+    ``data.val_fraction`` when the split holds fewer than the 2 images FID needs (none when the
+    fraction is 0). ``purpose`` says who needs them."""
+    folder = Path(prepared) / f"val{domain}"
+    found = len(image_files(folder))
+    if found < 2:
+        raise DataError(f"{folder}: {found} validation image(s), {purpose} needs at least 2 "
+                        "(training never reads the test split); set data.val_fraction higher "
+                        "(e.g. 0.1) and rerun prepare (dvc repro prepare)")
+    return load_folder(folder, limit=limit)
+
+
 def to_m11(img_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return img_uint8.float().div(127.5).sub(1.0)

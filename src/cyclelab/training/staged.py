@@ -1,7 +1,9 @@
 """Staged training, seeds/004 Algorithm 1: a sequence of stages, each with its own batch size,
 epochs and evaluation interval and a fresh seed; every ``eval_every`` epochs the weights are a
-candidate, scored on a fixed test subset (FID or KID, lower wins); the best candidate of a stage
-starts the next one, and the best of the last stage is the result.
+candidate, scored on a fixed validation subset (FID or KID, lower wins); the best candidate of a
+stage starts the next one, and the best of the last stage is the result. Seeds/004 scored on test
+images, which ``evaluate`` then scores too: a choice made on them biases the reported score, so
+candidates read ``data/prepared/val{A,B}`` (``data.val_fraction``).
 
 The report collected the candidates and scored them after the stage; scoring each one when it
 is made and keeping the best so far selects the same weights without storing every candidate.
@@ -147,8 +149,10 @@ def run_stages(
                 value = score(staged.nets)
                 staged.keeper.offer(staged.stage, epoch + 1, value, staged.nets)
                 row["candidate_score"] = value
+            # In place: what on_epoch_end adds (the eval curve's FID/KID) reaches the history.
+            row["stage"] = staged.stage + 1
             if on_epoch_end is not None:
-                on_epoch_end(offset + epoch, {**row, "stage": staged.stage + 1})
+                on_epoch_end(offset + epoch, row)
 
         result = fit(staged, build_batches(stage.batch_size, stage_seed), epochs=stage.epochs,
                      schedule=schedule_for(stage.epochs), checkpoint_path=checkpoint_path,
@@ -172,25 +176,26 @@ def run_stages(
     return task, history, choices
 
 
-def candidate_scorer(inception, test_a_uint8: torch.Tensor, test_b_uint8: torch.Tensor,
+def candidate_scorer(inception, val_a_uint8: torch.Tensor, val_b_uint8: torch.Tensor,
                      runtime, metric: str = "fid", batch_size: int = 25,
                      seed: int = 0) -> Callable[[dict[str, torch.nn.Module]], float]:
     """Score = the mean over both directions of FID or KID (x1000) between the translated and
-    the real test images of a fixed subset, evaluated with the exported generators (EMA when
-    on). The real images' features are extracted once."""
+    the real validation images of a fixed subset (never test images: evaluate scores those),
+    evaluated with the exported generators (EMA when on). The real images' features are
+    extracted once."""
     from cyclelab.metrics.fid import fid_from_stats, reference_stats
     from cyclelab.metrics.inception import extract_features
     from cyclelab.metrics.kid import kernel_inception_distance
     from cyclelab.metrics.translation import translate
 
-    real = {"A": extract_features(inception, test_a_uint8, batch_size, progress=False),
-            "B": extract_features(inception, test_b_uint8, batch_size, progress=False)}
+    real = {"A": extract_features(inception, val_a_uint8, batch_size, progress=False),
+            "B": extract_features(inception, val_b_uint8, batch_size, progress=False)}
 
     def score(nets: dict[str, torch.nn.Module]) -> float:
         G_ab, G_ba = nets.get("G_ab_ema", nets["G_ab"]), nets.get("G_ba_ema", nets["G_ba"])
         values = []
-        for G, F_, source, target in ((G_ab, G_ba, test_a_uint8, "B"),
-                                      (G_ba, G_ab, test_b_uint8, "A")):
+        for G, F_, source, target in ((G_ab, G_ba, val_a_uint8, "B"),
+                                      (G_ba, G_ab, val_b_uint8, "A")):
             G.eval()
             fake, _ = translate(G, F_, source, batch_size, runtime)
             G.train()
