@@ -46,9 +46,18 @@ def test_apple2orange_download_then_prepare(tmp_path):
 
     prepare = stage("prepare", tmp_path, env)
     assert prepare.returncode == 0, prepare.stderr
-    for split, n in DELIVERED.items():
+    summary = json.loads((tmp_path / "data/prepared/summary.json").read_text())
+    # 10 % of the training images held out for validation (data.val_fraction), and the 8
+    # training copies of test images dropped (data.drop_duplicates).
+    held_out = {"valA": 99, "valB": 101}
+    assert {k: summary["outputs"][k] for k in held_out} == held_out
+    assert summary["duplicates"]["dropped_from_train"] == 8
+    assert sum(summary["outputs"].values()) == sum(DELIVERED.values()) - 8
+    for split, n in {**DELIVERED, **held_out}.items():
         files = sorted((tmp_path / "data/prepared" / split).glob("*.png"))
-        assert len(files) == n, split
+        assert len(files) == summary["outputs"][split], split
+        if split.startswith("test"):
+            assert len(files) == n, split  # the test split is never changed
         for path in files[:: max(1, n // 5)]:
             with Image.open(path) as img:
                 assert (img.size, img.mode) == ((48, 48), "RGB")
@@ -56,6 +65,6 @@ def test_apple2orange_download_then_prepare(tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == sum(DELIVERED.values())
     assert {r["status"] for r in rows} == {"ok", "duplicate"}
-    # The official archive repeats 14 files byte for byte (reported, kept: no drop_duplicates).
+    # The official archive repeats 14 files byte for byte: all reported, 8 dropped.
     assert sum(r["status"] == "duplicate" for r in rows) == 14
     assert (tmp_path / "mlflow.db").exists()

@@ -53,9 +53,10 @@ def test_every_declared_output_exists(study):
     assert len(outs) >= 15
     missing = [str(p) for p in outs if not p.exists()]
     assert not missing
-    for split in ("trainA", "trainB", "testA", "testB"):
-        assert len(list((study / "data/prepared" / split).glob("*.png"))) == \
-            (12 if split.startswith("train") else 6)
+    # 12 training images per domain, 2 of them held out for validation (data.val_fraction 0.2).
+    for split, n in (("trainA", 10), ("trainB", 10), ("valA", 2), ("valB", 2), ("testA", 6),
+                     ("testB", 6)):
+        assert len(list((study / "data/prepared" / split).glob("*.png"))) == n, split
     source = json.loads((study / "data/raw/SOURCE.json").read_text())
     assert source["dataset"] == "digits"
     assert (study / "reports/index.html").read_text().count("<img") >= 4

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import struct
 import time
 import zipfile
@@ -97,7 +98,9 @@ def pixels(path: Path) -> np.ndarray:
 
 
 def cfg(**overrides) -> DataConfig:
-    base = {"image_size": 16, "min_image_size": 4, "workers": 1}
+    # No validation split unless a test asks for one: most raw folders here hold one image per
+    # split (tests/test_validation_split.py tests the split).
+    base = {"image_size": 16, "min_image_size": 4, "workers": 1, "val_fraction": 0.0}
     return DataConfig(**{**base, **overrides})
 
 
@@ -180,7 +183,8 @@ def test_odd_files_get_a_reason_and_usable_ones_become_rgb(odd_raw, tmp_path):
     assert len(collided) == 2 and all(o.startswith("trainA/good-") for o in collided)
     assert rows["trainA/rgba.png"]["output"] == "trainA/rgba.png"
     assert (rows["testB/good3.png"]["split"], rows["testB/good3.png"]["domain"]) == ("test", "B")
-    assert summary["outputs"] == {"trainA": 10, "trainB": 1, "testA": 1, "testB": 1}
+    assert summary["outputs"] == {"trainA": 10, "trainB": 1, "valA": 0, "valB": 0, "testA": 1,
+                                  "testB": 1}
     assert summary["inputs"]["trainA"] == 18
     assert summary["skipped"] == {"empty file": 1, "not an image": 4, "too large": 1,
                                   "too small": 1, "truncated or corrupt": 1}
@@ -276,10 +280,51 @@ def test_pad_letterboxes_with_the_pad_colour():
     assert (tall[:, 6:10] == RED).all()
 
 
+def test_pad_only_centres_unscaled_on_the_pad_colour():
+    # Seed 003: 28 px MNIST zero-padded to 32 px, every digit pixel as it was.
+    digit = np.random.default_rng(3).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    for pad_color in ((0, 0, 0), (10, 200, 30)):
+        out = np.asarray(images.resize(Image.fromarray(digit), 32, "pad_only", pad_color))
+        assert out.shape == (32, 32, 3)
+        assert np.array_equal(out[2:30, 2:30], digit)
+        border = np.ones((32, 32), bool)
+        border[2:30, 2:30] = False
+        assert (out[border] == pad_color).all()
+    # An odd margin: the extra pixel goes right and below.
+    odd = np.asarray(images.resize(Image.new("RGB", (5, 4), RED), 8, "pad_only", BLUE))
+    assert (odd[2:6, 1:6] == RED).all() and (odd[:2] == BLUE).all() and (odd[6:] == BLUE).all()
+    assert (odd[:, 0] == BLUE).all() and (odd[:, 6:] == BLUE).all()
+    same = np.asarray(images.resize(Image.fromarray(digit), 28, "pad_only"))
+    assert np.array_equal(same, digit)
+
+
+def test_pad_only_refuses_an_image_larger_than_the_size():
+    with pytest.raises(DataError, match=r"40x20 is larger than data.image_size = 32.*pad_only"):
+        images.resize(Image.new("RGB", (40, 20)), 32, "pad_only", (0, 0, 0))
+
+
+def test_prepare_pads_with_pad_color_and_names_a_file_too_large(tmp_path):
+    files = {f"{split}/digit.png": encode(noise(20 + i, 28), "PNG")
+             for i, split in enumerate(prepare.SPLITS)}
+    raw = write_raw(tmp_path / "raw", files)
+    out = tmp_path / "out"
+    prepare.prepare_dataset(raw, out, cfg(image_size=32, resize="pad_only",
+                                          background_color=list(BLUE)), progress=False)
+    padded = pixels(out / "trainA" / "digit.png")
+    assert (padded[:2] == 0).all() and (padded[:, 30:] == 0).all()  # data.pad_color, not blue
+    assert np.array_equal(padded[2:30, 2:30], np.asarray(noise(20, 28)))
+    (raw / "testB" / "big.png").write_bytes(encode(noise(9, 40), "PNG"))
+    with pytest.raises(DataError) as caught:
+        prepare.prepare_dataset(raw, out, cfg(image_size=32, resize="pad_only"), progress=False)
+    message = str(caught.value)
+    assert "\n" not in message and str(raw / "testB" / "big.png") in message
+    assert "data.resize: pad_only" in message
+
+
 def test_downsampling_is_antialiased():
     checker = (np.indices((256, 256)).sum(axis=0) % 2 * 255).astype(np.uint8)
     img = Image.fromarray(np.stack([checker] * 3, axis=-1))
-    for policy in images.RESIZE_POLICIES:
+    for policy in set(images.RESIZE_POLICIES) - {"pad_only"}:  # pad_only never scales
         out = np.asarray(images.resize(img, 32, policy)).astype(float)
         # Point sampling would give pure black or white; a low-pass filter gives mid-grey.
         assert abs(out.mean() - 127.5) < 2 and out.std() < 3, policy
@@ -322,37 +367,60 @@ def duplicate_raw(root: Path) -> Path:
     })
 
 
-def test_duplicates_are_reported_and_kept_by_default(tmp_path):
+def test_duplicates_are_reported_and_the_test_copy_is_the_one_kept(tmp_path):
     raw = duplicate_raw(tmp_path / "raw")
-    summary = prepare.prepare_dataset(raw, tmp_path / "out", cfg(), progress=False)
+    summary = prepare.prepare_dataset(raw, tmp_path / "out", cfg(drop_duplicates=False),
+                                      progress=False)
     rows = read_manifest(tmp_path / "out")
-    assert rows["trainA/a.png"]["status"] == "ok"
+    assert rows["testA/leak.png"]["status"] == "ok"  # the test copy is kept, whatever its order
+    assert rows["testB/b_reencoded.bmp"]["status"] == "ok"
     expected = {
-        "trainA/sub/a_copy.png": ("same file", "trainA/a.png"),
-        "testA/leak.png": ("same file", "trainA/a.png"),
-        "testB/b_reencoded.bmp": ("same pixels", "trainB/b.png"),
-        "testB/c.bmp": ("same pixels", "trainA/a.png"),
+        "trainA/a.png": ("same file", "testA/leak.png"),
+        "trainA/sub/a_copy.png": ("same file", "testA/leak.png"),
+        "trainB/b.png": ("same pixels", "testB/b_reencoded.bmp"),
+        "testB/c.bmp": ("same pixels", "testA/leak.png"),  # within the test split: the first
     }
     for key, (reason, first) in expected.items():
         row = rows[key]
         assert (row["status"], row["reason"], row["duplicate_of"]) == ("duplicate", reason, first)
         assert (tmp_path / "out" / row["output"]).is_file()
     assert summary["duplicates"] == {"found": 4, "same_file": 2, "same_pixels": 2,
-                                     "across_splits": 3, "dropped": 0}
-    assert summary["outputs"] == {"trainA": 3, "trainB": 2, "testA": 2, "testB": 3}
+                                     "across_splits": 4, "dropped_from_train": 0}
+    assert summary["outputs"] == {"trainA": 3, "trainB": 2, "valA": 0, "valB": 0, "testA": 2,
+                                  "testB": 3}
 
 
-def test_drop_duplicates_keeps_the_train_copy(tmp_path):
+def test_training_copies_of_test_images_are_dropped_by_default(tmp_path):
+    assert DataConfig().drop_duplicates
     raw = duplicate_raw(tmp_path / "raw")
     out = tmp_path / "out"
-    summary = prepare.prepare_dataset(raw, out, cfg(drop_duplicates=True), progress=False)
-    assert summary["duplicates"]["dropped"] == 4
-    assert summary["outputs"] == {"trainA": 2, "trainB": 2, "testA": 1, "testB": 1}
-    assert sorted(p.name for p in (out / "testA").iterdir()) == ["good2.png"]
-    assert sorted(p.name for p in (out / "trainA").iterdir()) == ["a.png", "good0.png"]
+    summary = prepare.prepare_dataset(raw, out, cfg(), progress=False)
+    assert summary["duplicates"]["dropped_from_train"] == 3
+    # The test split is never changed, its repeat (c.bmp) included.
+    assert summary["outputs"] == {"trainA": 1, "trainB": 1, "valA": 0, "valB": 0, "testA": 2,
+                                  "testB": 3}
+    assert sorted(p.name for p in (out / "testA").iterdir()) == ["good2.png", "leak.png"]
+    assert sorted(p.name for p in (out / "trainA").iterdir()) == ["good0.png"]
     rows = read_manifest(out)
-    assert rows["testA/leak.png"]["output"] == ""
-    assert rows["testA/leak.png"]["status"] == "duplicate"
+    for source in ("trainA/a.png", "trainA/sub/a_copy.png", "trainB/b.png"):
+        assert (rows[source]["status"], rows[source]["output"]) == ("duplicate", ""), source
+        assert rows[source]["detail"].startswith("dropped from training: the same image is in t")
+    assert rows["testB/c.bmp"]["output"] == "testB/c.png"
+    written = json.loads((out / prepare.SUMMARY).read_text())
+    assert written["duplicates"]["dropped_from_train"] == 3
+    assert written["outputs"] == summary["outputs"]
+    assert "3 dropped from training" in prepare.format_summary(summary)
+
+
+def test_repeats_within_the_training_split_are_marked_and_kept(tmp_path):
+    image = encode(noise(5), "PNG")
+    raw = write_raw(tmp_path / "raw", {"trainA/x.png": image, "trainB/y.png": image,
+                                        **one_good_per_split()})
+    summary = prepare.prepare_dataset(raw, tmp_path / "out", cfg(), progress=False)
+    row = read_manifest(tmp_path / "out")["trainB/y.png"]
+    assert (row["status"], row["duplicate_of"], row["output"]) == ("duplicate", "trainA/x.png",
+                                                                   "trainB/y.png")
+    assert summary["duplicates"]["dropped_from_train"] == 0
 
 
 def test_empty_split_fails_and_keeps_the_old_output(tmp_path):
@@ -395,12 +463,14 @@ def test_process_pool_gives_the_same_output(tmp_path, monkeypatch):
         if workers == 2:  # prove the rows come from the spawned workers, not this process
             monkeypatch.setattr(prepare, "process_file", None)
         out = tmp_path / f"out{workers}"
-        summary = prepare.prepare_dataset(raw, out, cfg(workers=workers), progress=False)
+        summary = prepare.prepare_dataset(raw, out, cfg(workers=workers, val_fraction=0.2),
+                                          progress=False)
         results[workers] = (summary, (out / prepare.MANIFEST).read_text(),
                             {p.relative_to(out).as_posix(): p.read_bytes()
                              for p in sorted(out.rglob("*.png"))})
     assert results[1] == results[2]
-    assert results[2][0]["outputs"] == {split: 5 for split in prepare.SPLITS}
+    assert results[2][0]["outputs"] == {"trainA": 4, "trainB": 4, "valA": 1, "valB": 1,
+                                        "testA": 5, "testB": 5}
 
 
 def test_pool_only_when_it_pays():
@@ -426,21 +496,24 @@ def test_apple2orange_at_32px(tmp_path):
         archive.extractall(tmp_path)
     out = tmp_path / "prepared"
     summary = prepare.prepare_dataset(tmp_path / "apple2orange", out,
-                                      cfg(image_size=32, drop_duplicates=True, workers=2),
+                                      cfg(image_size=32, workers=2, val_fraction=0.1),
                                       progress=False)
     delivered = {"trainA": 995, "trainB": 1019, "testA": 266, "testB": 248}
     assert summary["inputs"] == delivered
     assert summary["skipped"] == {}
-    # The official archive holds 14 byte-identical repeats, 6 of them across splits.
+    # The official archive holds 14 byte-identical repeats; 8 are training copies of a test
+    # image (the test copy is kept), dropped by default.
     assert summary["duplicates"] == {"found": 14, "same_file": 14, "same_pixels": 0,
-                                     "across_splits": 6, "dropped": 14}
+                                     "across_splits": 8, "dropped_from_train": 8}
     rows = read_manifest(out).values()
+    held_out = {"A": 99, "B": 101}  # 10 % of the usable training images, rounded
     for split, n in delivered.items():
-        dropped = sum(1 for r in rows if f"{r['split']}{r['domain']}" == split
-                      and r["status"] == "duplicate")
-        assert summary["outputs"][split] == n - dropped
+        dropped = sum(1 for r in rows if r["source"].startswith(f"{split}/") and not r["output"])
+        val = held_out[split[-1]] if split.startswith("train") else 0
+        assert summary["outputs"][split] == n - dropped - val
         written = sorted((out / split).glob("*.png"))
-        assert len(written) == n - dropped
+        assert len(written) == n - dropped - val
         with Image.open(written[0]) as img:
             assert (img.size, img.mode) == ((32, 32), "RGB")
-    assert sum(summary["outputs"].values()) == 2528 - 14
+    assert {d: summary["outputs"][f"val{d}"] for d in "AB"} == held_out
+    assert sum(summary["outputs"].values()) == 2528 - 8

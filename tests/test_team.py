@@ -107,7 +107,7 @@ def test_push_pull_and_experiments_through_a_folder_remote(tmp_path_factory, tmp
     sh(["git", "clone", "-q", str(origin), str(b)], tmp_path)
     assert not (b / "data" / "prepared").exists()
     sh(["dvc", "pull", "--with-deps", "evaluate"], b)
-    assert count_pngs(b / "data/prepared/trainA") == 12
+    assert count_pngs(b / "data/prepared/trainA") == 10  # 12, 2 held out (data.val_fraction)
     assert next((b / "data/models").rglob("G_ab.pt")).stat().st_size > 0  # models too
     assert "up to date" in sh(["dvc", "status", "--with-deps", "evaluate"], b).stdout
     assert "fewer" in sh(["dvc", "exp", "list", "origin"], b).stdout
@@ -116,4 +116,4 @@ def test_push_pull_and_experiments_through_a_folder_remote(tmp_path_factory, tmp
     (sha,) = [line.split()[0] for line in refs.stdout.splitlines() if line.endswith("/fewer")]
     sh(["git", "checkout", "-q", sha], b)
     sh(["dvc", "checkout", "--with-deps", "prepare"], b)  # the experiment ran up to prepare
-    assert count_pngs(b / "data/prepared/trainA") == 10  # the experiment's data, from the remote
+    assert count_pngs(b / "data/prepared/trainA") == 8  # the experiment's 10, 2 held out
