@@ -67,7 +67,7 @@ def _score(work: Path, name: str, seed: int, grid_path: Path | None) -> dict:
     from cyclelab.data.dataset import load_folder
     from cyclelab.inference import load_generator, translate_batch
     from cyclelab.metrics.semantic import accuracy, folder_labels, load_classifier
-    from cyclelab.training.runtime import make_runtime
+    from cyclelab.runtime import make_runtime
 
     cfg = config.load(work / "params.yaml")
     _, model_cfg, _ = cfg.variant(name)
@@ -121,6 +121,8 @@ def main() -> None:  # noqa: D103
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for i, seed in enumerate(args.seeds):
         (work / "params.yaml").write_text(yaml.safe_dump(_params(args.name, overrides, seed)))
+        # A fresh run each time, so that its time is the whole training's (not a resumed rest).
+        (work / "data" / "checkpoints" / args.name / f"s{seed}.pt").unlink(missing_ok=True)
         seconds = _stage(work, "train", "--variant", args.name, "--seed", str(seed))
         grid = RESULTS / "tune" / f"{args.name}.png" if i == 0 else None
         scores = _score(work, args.name, seed, grid)

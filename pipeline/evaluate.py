@@ -29,8 +29,8 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.models import build_generator
     from cyclelab.models.init import load_weights
     from cyclelab.report.grids import display_scale, grid
+    from cyclelab.runtime import seed_everything
     from cyclelab.tracking import stage_run
-    from cyclelab.training.runtime import seed_everything
 
     seed_everything(seed)
     runtime = eval_runtime(cfg.device)  # fp32 whatever train.precision was

@@ -26,10 +26,10 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.models import build_generator, count_parameters
     from cyclelab.models.autoencoder import build_autoencoder
     from cyclelab.report.grids import display_scale, grid, save_png
+    from cyclelab.runtime import make_runtime, seed_everything
     from cyclelab.tracking import stage_run
     from cyclelab.training.autoencoder import AutoencoderTask
     from cyclelab.training.loop import fit
-    from cyclelab.training.runtime import make_runtime, seed_everything
     from cyclelab.training.schedules import constant
 
     domain = args.domain

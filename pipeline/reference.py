@@ -20,8 +20,8 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.io import atomic_dir, write_json
     from cyclelab.metrics import extract_features, load_inception, reference_stats, save_stats
     from cyclelab.metrics.translation import distribution_scores, eval_runtime
+    from cyclelab.runtime import seed_everything
     from cyclelab.tracking import stage_run
-    from cyclelab.training.runtime import seed_everything
 
     seed_everything(cfg.seed)
     runtime = eval_runtime(cfg.device)  # fp32 whatever train.precision

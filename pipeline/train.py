@@ -64,10 +64,10 @@ def train_seed(cfg, args, seed: int) -> None:
     from cyclelab.models.init import INIT_FILE, load_weights
     from cyclelab.models.receptive import field_note, receptive_field
     from cyclelab.report.grids import display_scale, grid, save_png
+    from cyclelab.runtime import Runtime, make_runtime, seed_everything
     from cyclelab.tracking import NullRun, stage_run
     from cyclelab.training.cyclegan import CycleGAN
     from cyclelab.training.loop import fit
-    from cyclelab.training.runtime import Runtime, make_runtime, seed_everything
     from cyclelab.training.schedules import build_schedule
     from cyclelab.training.staged import candidate_scorer, run_stages, stages_of
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cyclelab import config
-from cyclelab.data.catalogue import lookup
+from cyclelab.catalogue import lookup
 from cyclelab.errors import ConfigError
 from tests.conftest import REPO
 

@@ -14,8 +14,8 @@ from cyclelab import config
 from cyclelab.models import build_generator, count_parameters
 from cyclelab.models.autoencoder import AUTOENCODERS, Seed000Autoencoder, build_autoencoder
 from cyclelab.models.generators import ResnetGenerator
+from cyclelab.runtime import make_runtime
 from cyclelab.training.autoencoder import AutoencoderTask, kl_beta, kl_per_dimension
-from cyclelab.training.runtime import make_runtime
 from tests.conftest import SHARED
 
 # Seed 000's layer table (torchinfo, 32 px): the parameter count of each row with weights,

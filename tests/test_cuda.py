@@ -21,9 +21,9 @@ import torch
 from bench.reference_step import ReferenceCycleGAN
 from cyclelab import config
 from cyclelab.models import build_discriminator, build_generator
+from cyclelab.runtime import make_runtime
 from cyclelab.training.cyclegan import CycleGAN
 from cyclelab.training.pool import ImagePool
-from cyclelab.training.runtime import make_runtime
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(),

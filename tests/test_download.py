@@ -23,9 +23,9 @@ import pytest
 from httpserver import LocalServer, closed_port
 from PIL import Image
 
+from cyclelab.catalogue import CATALOGUE, CYCLEGAN_BASE, locations, lookup
 from cyclelab.config import DataConfig, DigitsConfig
 from cyclelab.data import sources
-from cyclelab.data.catalogue import CATALOGUE, CYCLEGAN_BASE, locations, lookup
 from cyclelab.data.download import SOURCE_FILE, download_dataset
 from cyclelab.data.fetch import FetchOptions, cache_name, sha256_file
 from cyclelab.data.sources import colorize_digit

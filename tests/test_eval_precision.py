@@ -10,7 +10,7 @@ import importlib
 import pytest
 import torch
 
-from cyclelab.training import runtime as runtime_module
+from cyclelab import runtime as runtime_module
 
 
 class Built(Exception):

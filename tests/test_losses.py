@@ -214,8 +214,8 @@ def test_a_registered_auxiliary_loss_is_weighted_logged_and_summed_by_the_step(t
 
     from cyclelab import losses
     from cyclelab.models import build_discriminator, build_generator
+    from cyclelab.runtime import make_runtime
     from cyclelab.training.cyclegan import CycleGAN
-    from cyclelab.training.runtime import make_runtime
 
     def step(train_cfg) -> dict:
         torch.manual_seed(0)

@@ -35,7 +35,7 @@ from cyclelab.metrics.semantic import (
     semantic_scores,
 )
 from cyclelab.paths import LABELS_FILE
-from cyclelab.training.runtime import make_runtime
+from cyclelab.runtime import make_runtime
 
 RUNTIME = make_runtime("cpu")
 SIZE = 32
@@ -174,7 +174,8 @@ def test_prepare_carries_the_labels_file(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     generate_digits(raw, seed=0, image_size=16, train_per_domain=3, test_per_domain=2)
     (raw / "trainA" / "00001.png").write_bytes(b"not an image")  # skipped by prepare
-    summary = prepare_dataset(raw, tmp_path / "prepared", DataConfig(image_size=16, workers=1),
+    summary = prepare_dataset(raw, tmp_path / "prepared",
+                              DataConfig(image_size=16, workers=1, val_fraction=0.0),
                               progress=False)
     with open(raw / LABELS_FILE, newline="", encoding="utf-8") as handle:
         raw_rows = {row["file"]: int(row["digit"]) for row in csv.DictReader(handle)}

@@ -9,8 +9,8 @@ import torch
 from cyclelab import config
 from cyclelab.data.dataset import UnpairedBatches
 from cyclelab.models import build_discriminator, build_generator
+from cyclelab.runtime import make_runtime
 from cyclelab.training.cyclegan import CycleGAN
-from cyclelab.training.runtime import make_runtime
 from cyclelab.training.staged import Stage, run_stages, stages_of
 
 

@@ -16,10 +16,10 @@ import torch
 from bench.reference_step import ReferenceCycleGAN
 from cyclelab import config
 from cyclelab.models import build_discriminator, build_generator
+from cyclelab.runtime import make_runtime
 from cyclelab.training import cyclegan
 from cyclelab.training.cyclegan import CycleGAN, per_sample
 from cyclelab.training.pool import ImagePool
-from cyclelab.training.runtime import make_runtime
 
 LR = 2.0e-4
 

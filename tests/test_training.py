@@ -12,10 +12,10 @@ import torch
 from cyclelab import config
 from cyclelab.data.dataset import SingleBatches, UnpairedBatches, to_m11, to_uint8
 from cyclelab.models import build_discriminator, build_generator
+from cyclelab.runtime import make_runtime, pick_device, seed_everything
 from cyclelab.training.checkpoint import load_if_matching
 from cyclelab.training.cyclegan import CycleGAN
 from cyclelab.training.loop import fit
-from cyclelab.training.runtime import make_runtime, pick_device, seed_everything
 from cyclelab.training.schedules import build_schedule
 
 
@@ -317,7 +317,7 @@ def _gan_with(tiny_params, runtime, **train):
 
 def test_autoencoder_and_cyclegan_take_their_loss_scaler_from_one_policy(tiny_params,
                                                                          monkeypatch):
-    from cyclelab.training.runtime import Runtime
+    from cyclelab.runtime import Runtime
 
     made = []
 
@@ -335,7 +335,7 @@ def test_autoencoder_and_cyclegan_take_their_loss_scaler_from_one_policy(tiny_pa
     ("cpu", "fp32", False), ("cpu", "bf16", False), ("cpu", "fp16", False),
     ("cuda", "fp32", False), ("cuda", "bf16", False), ("cuda", "fp16", True)])
 def test_loss_scaling_is_for_fp16_on_cuda_only(device, precision, scaled):
-    from cyclelab.training.runtime import Runtime
+    from cyclelab.runtime import Runtime
 
     runtime = Runtime(torch.device(device), precision)
     assert runtime.needs_scaler is scaled
@@ -346,7 +346,7 @@ def test_loss_scaling_is_for_fp16_on_cuda_only(device, precision, scaled):
 def test_autoencoder_and_cyclegan_steps_under_bf16_autocast_on_the_cpu(tiny_params):
     """Both steps run under the same autocast and scaler policy; the gradient penalty inside
     the D update stays finite and positive."""
-    from cyclelab.training.runtime import Runtime
+    from cyclelab.runtime import Runtime
 
     runtime = Runtime(torch.device("cpu"), "bf16")
     ae = _ae_task(tiny_params, runtime)

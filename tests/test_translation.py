@@ -9,7 +9,7 @@ import torch
 
 from cyclelab.metrics import extract_features, load_inception, reference_stats
 from cyclelab.metrics.translation import score_direction, translate
-from cyclelab.training.runtime import make_runtime
+from cyclelab.runtime import make_runtime
 
 
 @pytest.fixture(scope="module")

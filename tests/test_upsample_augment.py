@@ -13,9 +13,9 @@ from cyclelab import config
 from cyclelab.errors import ConfigError
 from cyclelab.models import build_discriminator, build_generator
 from cyclelab.models.layers import upsample
+from cyclelab.runtime import make_runtime
 from cyclelab.training.cyclegan import CycleGAN
 from cyclelab.training.diffaugment import DiffAugment
-from cyclelab.training.runtime import make_runtime
 
 FAMILIES = ("resnet", "unet", "pixelshuffle", "attention")
 

@@ -20,7 +20,7 @@ from cyclelab.stage import EXIT_USER_ERROR, run_seed
 
 def _translate(cfg: config_mod.Config, args: argparse.Namespace) -> None:
     from cyclelab import inference
-    from cyclelab.training.runtime import pick_device
+    from cyclelab.runtime import pick_device
 
     seed = run_seed(cfg, args.seed)
     todo = inference.plan(args.input, args.output)

@@ -548,7 +548,7 @@ def _check_training_size(data: DataConfig, model: ModelConfig, train: TrainConfi
 def _check_dataset(cfg: Config) -> None:
     """``data.dataset`` names a catalogue entry unless ``data.source`` says where the files are
     (then it is only a label): checked here, before a stage opens a run or writes anything."""
-    from cyclelab.data.catalogue import lookup
+    from cyclelab.catalogue import lookup
 
     if not cfg.data.source:
         lookup(cfg.data.dataset)

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cyclelab.catalogue import CATALOGUE, MIRROR_ENV, lookup
 from cyclelab.config import DataConfig
-from cyclelab.data.catalogue import CATALOGUE, MIRROR_ENV, lookup
 from cyclelab.data.extract import Limits
 from cyclelab.data.fetch import FetchOptions
 from cyclelab.data.sources import (

@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from cyclelab.catalogue import DatasetEntry, RemoteFile, locations
 from cyclelab.config import DataConfig
-from cyclelab.data.catalogue import DatasetEntry, RemoteFile, locations
 from cyclelab.data.extract import IMAGE_SUFFIXES, Limits, extract_archive
 from cyclelab.data.fetch import (
     ChecksumError,

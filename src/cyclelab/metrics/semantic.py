@@ -38,7 +38,7 @@ from cyclelab.data.dataset import load_folder, to_m11
 from cyclelab.errors import DataError
 from cyclelab.metrics.similarity import psnr, ssim
 from cyclelab.paths import LABELS_FILE
-from cyclelab.training.runtime import Runtime, seed_everything
+from cyclelab.runtime import Runtime, seed_everything
 
 MODEL_FILE = "model.pt"
 META_FILE = "meta.json"

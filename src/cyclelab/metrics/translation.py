@@ -20,7 +20,7 @@ from cyclelab.metrics.fid import fid_from_stats, reference_stats
 from cyclelab.metrics.inception import InceptionNet
 from cyclelab.metrics.inception_score import LOGITS_KEY, class_logits
 from cyclelab.metrics.uncertainty import score_with_ci
-from cyclelab.training.runtime import Runtime, make_runtime
+from cyclelab.runtime import Runtime, make_runtime
 
 # Scores are compared across variants and with published values: every evaluation network pass
 # (translation, round trip, features, classifier) runs in full precision, whatever the run

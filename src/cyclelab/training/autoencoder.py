@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from cyclelab.losses import reconstruction_loss
-from cyclelab.training.runtime import Runtime
+from cyclelab.runtime import Runtime
 
 
 def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -16,9 +16,9 @@ from cyclelab.losses import (
     identity_loss,
     identity_weight,
 )
+from cyclelab.runtime import Runtime
 from cyclelab.training.diffaugment import DiffAugment
 from cyclelab.training.pool import build_pool
-from cyclelab.training.runtime import Runtime
 
 # Networks that treat each image of a batch on its own and draw no random numbers: for them one
 # pass over two batches concatenated is two passes (up to float rounding), so independent

@@ -1,0 +1,79 @@
+"""The package's layering: no import cycle between its parts (subpackages and top-level
+modules), function-level imports included; so a module can be read bottom-up."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import REPO
+
+SRC = REPO / "src" / "cyclelab"
+
+
+def part(path: Path) -> str:
+    """``metrics`` for src/cyclelab/metrics/fid.py, ``config`` for src/cyclelab/config.py."""
+    rel = path.relative_to(SRC).parts
+    return rel[0] if len(rel) > 1 else rel[0].removesuffix(".py")
+
+
+def import_graph() -> dict[str, dict[str, str]]:
+    """part -> {imported part: a file that imports it}, every import statement anywhere."""
+    graph: dict[str, dict[str, str]] = {}
+    for file in sorted(SRC.rglob("*.py")):
+        here = part(file)
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+                if node.module == "cyclelab":
+                    names = [f"cyclelab.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "cyclelab" and len(parts) > 1 and parts[1] != here:
+                    graph.setdefault(here, {}).setdefault(parts[1], str(file.relative_to(REPO)))
+    return graph
+
+
+def find_cycle(graph: dict[str, dict[str, str]]) -> list[str]:
+    """One cycle of ``graph`` as [a, b, ..., a], or [] when there is none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, {}):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return []
+
+
+def test_no_import_cycle_between_the_parts_of_the_package():
+    graph = import_graph()
+    cycle = find_cycle(graph)
+    where = [f"{a} -> {b} ({graph[a][b]})" for a, b in zip(cycle, cycle[1:], strict=False)]
+    assert not cycle, "import cycle: " + "; ".join(where)
+
+
+def test_the_cycle_finder_finds_a_cycle_and_accepts_a_dag():
+    assert find_cycle({"a": {"b": ""}, "b": {"c": ""}, "c": {"a": ""}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b": "", "c": ""}, "b": {"c": ""}}) == []
+
+
+def test_runtime_is_a_bottom_layer_module():
+    """Device and precision (Runtime) are read by metrics, models' users and training alike."""
+    assert (SRC / "runtime.py").is_file()
+    assert set(import_graph().get("runtime", {})) <= {"errors"}
