@@ -124,3 +124,19 @@ def test_a_unet_translates_and_exports_through_the_cli(tmp_path, tiny_raw, monke
     want = _expected(trained, images_m11)
     assert np.abs(scripted - want).max() < TOLERANCE
     assert np.abs(from_onnx - want).max() < TOLERANCE
+
+
+def test_translate_reads_a_file_as_prepare_does_with_pad_only(tmp_path):
+    """``translate`` pads a 28-px image with ``data.pad_color`` as prepare does, not with the
+    letterbox colour of ``pad`` (data.background_color, white by default)."""
+    import numpy as np
+    from PIL import Image
+
+    from cyclelab import config, inference
+
+    source = tmp_path / "digit.png"
+    Image.fromarray(np.full((28, 28, 3), 200, np.uint8)).save(source)
+    cfg = config.from_dict({"data": {"resize": "pad_only", "image_size": 32}}).data
+    img = np.asarray(inference.read_image(source, cfg, lambda im: im))
+    assert img.shape == (32, 32, 3)
+    assert (img[:2] == 0).all() and (img[2:30, 2:30] == 200).all()

@@ -109,8 +109,9 @@ def read_image(path: Path, data_cfg: DataConfig, remove_background: Remover) -> 
     _, img = images.decode(path.read_bytes(), max_pixels=data_cfg.max_image_pixels,
                            min_side=data_cfg.min_image_size)
     img_rgb = remove_background(images.to_rgb(img))
-    return images.resize(img_rgb, data_cfg.image_size, data_cfg.resize,
-                         tuple(data_cfg.background_color))
+    fill = images.fill_color(data_cfg.resize, tuple(data_cfg.background_color),
+                             tuple(data_cfg.pad_color))
+    return images.resize(img_rgb, data_cfg.image_size, data_cfg.resize, fill)
 
 
 @torch.no_grad()
