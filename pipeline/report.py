@@ -17,10 +17,9 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab import config, paths
     from cyclelab.io import read_json, write_json
     from cyclelab.metrics import load_stats
-    from cyclelab.metrics.inception_score import unavailable_reason
-    from cyclelab.models import network_summary
     from cyclelab.report.aggregate import compare_variants, load_features, stage_name
     from cyclelab.report.build import build_report
+    from cyclelab.report.study import study_facts
     from cyclelab.tracking import stage_run
 
     variants = {name: v.description for name, v in cfg.variants.items()}
@@ -40,31 +39,8 @@ def main(cfg, args) -> None:  # noqa: D103
             "B_to_A": load_stats(paths.REFERENCE / "A.npz")["features"]}
     comparisons = compare_variants(metrics, features, real, cfg.eval.alpha, cfg.eval.bootstrap,
                                    cfg.seed)
-    study = {
-        "dataset": cfg.data.source or cfg.data.dataset,
-        "image size": f"{cfg.data.image_size} px ({cfg.data.resize})",
-        "CycleGAN": f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
-                    f"{cfg.train.gan_loss}, lambda_cycle {cfg.train.lambda_cycle:g}, "
-                    f"{cfg.model.generator} generator ({cfg.model.n_blocks} blocks, "
-                    f"ngf {cfg.model.ngf})",
-        "autoencoder pretraining": f"{cfg.ae.kind}, {cfg.ae.epochs} epochs, latent "
-                                   f"{cfg.ae.latent_dim}, ae.init_from {cfg.ae.init_from}",
-        "replicate seeds": ", ".join(map(str, cfg.study.seeds)),
-        "test images (A, B)": ", ".join(str(d["n"]) for d in reference["domains"].values()),
-        "uncertainty": f"{cfg.eval.bootstrap} bootstrap resamples; family-wise significance "
-                       f"level {cfg.eval.alpha:g} over all comparisons (Holm–Bonferroni)",
-        "FID network sha256": reference["weights_sha256"],
-        "Inception Score / GMS": unavailable_reason(cfg.eval) or
-        f"from {cfg.eval.is_weights} ({cfg.eval.is_splits} splits)",
-    }
-    trained = {f"{d.get('train_precision', 'unknown')} on {d.get('train_device', 'unknown')}"
-               for m in metrics.values() for d in m.values() if isinstance(d, dict)}
-    # CPU fp32 and GPU bf16 runs are not comparable: say how every variant was trained.
-    study["training precision"] = ", ".join(sorted(trained)) + (
-        " (NOT comparable across variants)" if len(trained) > 1 else "")
-    for name in cfg.runs:  # parameter counts, receptive field (and its note)
-        study[f"networks of {name}"] = network_summary(cfg.variant(name)[1],
-                                                       cfg.data.image_size)
+    study = study_facts(cfg, reference, metrics,
+                        read_json(paths.PREPARE_SUMMARY, "dvc repro prepare"))
     with stage_run("report", config.flatten({"variants": cfg.variants,
                                              "finetunes": cfg.finetunes, "study": cfg.study}),
                    description="study report") as run:

@@ -123,3 +123,18 @@ def test_every_seed_with_scores_needs_its_features(tmp_path):
     np.savez(files["baseline"][1], A_to_B=np.ones((3, 2)), B_to_A=np.zeros((3, 2)))
     features = load_features(files)["baseline"]
     assert [f.shape for f in features["A_to_B"]] == [(3, 2), (3, 2)]
+
+
+def test_the_study_table_says_how_many_images_each_split_has_and_how_many_were_dropped():
+    from cyclelab import config
+    from cyclelab.report.study import study_facts
+
+    cfg = config.from_dict({})
+    reference = {"domains": {"A": {"n": 100}, "B": {"n": 90}}, "weights_sha256": "abc"}
+    prepared = {"outputs": {"trainA": 357, "valA": 40, "testA": 100, "trainB": 360,
+                            "valB": 40, "testB": 90},
+                "duplicates": {"dropped_from_train": 3}}
+    facts = study_facts(cfg, reference, {}, prepared)
+    assert facts["images (train / validation / test), A; B"] == "357 / 40 / 100; 360 / 40 / 90"
+    assert facts["training copies of validation or test images dropped"] == \
+        "3 (data.drop_duplicates: true)"

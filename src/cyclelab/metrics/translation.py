@@ -122,15 +122,15 @@ def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
 
 
 class CurveScorer:
-    """FID/KID of both directions on a fixed subset of the test images, during training
+    """FID/KID of both directions on a fixed subset of the validation images, during training
     (``eval.every_k_epochs``; seeds/000 Fig. 12). The real subsets' features are extracted
     once; each call translates the subsets and scores them (no CIs: a curve, not a result)."""
 
-    def __init__(self, inception: InceptionNet, test_a: torch.Tensor, test_b: torch.Tensor,
+    def __init__(self, inception: InceptionNet, val_a: torch.Tensor, val_b: torch.Tensor,
                  cfg: EvalConfig, seed: int = 0) -> None:
         self.inception, self.seed = inception, seed
         self.cfg = dataclasses.replace(cfg, bootstrap=0, fid_cycle=False)
-        self.real = {"A": test_a, "B": test_b}
+        self.real = {"A": val_a, "B": val_b}
         self.stats = {d: reference_stats(extract_features(inception, imgs, cfg.batch_size,
                                                           progress=False), inception.sha256)
                       for d, imgs in self.real.items()}
