@@ -68,13 +68,27 @@ def test_cycle_loss_falls_on_a_fixed_batch(tiny_raw):
 
 
 def test_resume_equals_uninterrupted(tiny_params, tmp_path):
-    full = run(tiny_params, tmp_path / "full.pt", epochs=2)
-    run(tiny_params, tmp_path / "split.pt", epochs=1)
-    resumed = run(tiny_params, tmp_path / "split.pt", epochs=2)
-    assert len(resumed) == 2
-    for a, b in zip(full, resumed, strict=True):
-        assert a["loss_G"] == pytest.approx(b["loss_G"], rel=1e-5)
-        assert a["loss_D"] == pytest.approx(b["loss_D"], rel=1e-5)
+    """Two epochs in one go and one epoch, stopped, then resumed for the second end with the
+    same weights bit for bit (every net, the optimisers' state through them) and the same
+    second-epoch losses, which the resumed run computed itself."""
+    def trained(ckpt, epochs):
+        gan = make_gan(tiny_params)
+        batches = UnpairedBatches(images(6, 1), images(5, 2), tiny_params.train.batch_size,
+                                  tiny_params.seed, max_steps=tiny_params.train.max_steps_per_epoch)
+        result = fit(gan, batches, epochs=epochs, schedule=build_schedule(tiny_params.train),
+                     checkpoint_path=ckpt, fingerprint="f", desc="test")
+        return gan, result
+
+    full, full_result = trained(tmp_path / "full.pt", 2)
+    trained(tmp_path / "split.pt", 1)
+    resumed, resumed_result = trained(tmp_path / "split.pt", 2)
+    assert resumed_result.resumed_from_epoch == 1
+    for name, net in full.nets.items():
+        for key, tensor in net.state_dict().items():
+            assert torch.equal(resumed.nets[name].state_dict()[key], tensor), f"{name}.{key}"
+    timing = {"seconds"}  # wall time, the one field that may differ
+    assert {k: v for k, v in resumed_result.history[1].items() if k not in timing} == \
+        {k: v for k, v in full_result.history[1].items() if k not in timing}
 
 
 def test_checkpoint_of_other_params_is_not_resumed(tiny_raw, tmp_path):
@@ -118,10 +132,21 @@ def test_resume_never_starts_fresh_over_any_checkpoint(tmp_path):
     assert state is not None and "resuming" in message
 
 
-def test_same_seed_same_numbers(tiny_params, tmp_path):
-    a = run(tiny_params, tmp_path / "a.pt", epochs=1)
-    b = run(tiny_params, tmp_path / "b.pt", epochs=1)
-    assert a[0]["loss_G"] == b[0]["loss_G"]
+def test_same_seed_same_weights_other_seed_other_weights(tiny_params, tmp_path):
+    """Every weight of a run repeats bit for bit with its seed (on one CPU), and another seed
+    gives other weights (a seed that reached nothing would pass the first half alone)."""
+    def weights(cfg, name):
+        gan = make_gan(cfg)
+        batches = UnpairedBatches(images(6, 1), images(5, 2), cfg.train.batch_size, cfg.seed,
+                                  max_steps=cfg.train.max_steps_per_epoch)
+        fit(gan, batches, epochs=1, schedule=build_schedule(cfg.train),
+            checkpoint_path=tmp_path / f"{name}.pt", fingerprint=name, desc="test")
+        return {f"{n}.{k}": v for n, net in gan.nets.items() for k, v in net.state_dict().items()}
+
+    a, b = weights(tiny_params, "a"), weights(tiny_params, "b")
+    other = weights(dataclasses.replace(tiny_params, seed=tiny_params.seed + 1), "c")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], other[k]) for k in a)
 
 
 def test_batches_are_unpaired_and_cover_the_larger_domain():
@@ -135,14 +160,24 @@ def test_batches_are_unpaired_and_cover_the_larger_domain():
     assert not torch.equal(list(batches(0))[0][0], list(batches(1))[0][0])
 
 
-def test_device_choice():
-    assert pick_device("cpu").type == "cpu"
-    assert pick_device("auto").type in ("cpu", "cuda", "mps")
-    if not torch.cuda.is_available():
-        from cyclelab.errors import ConfigError
+@pytest.mark.parametrize(("cuda", "mps", "asked", "want"), [
+    (True, True, "auto", "cuda"), (False, True, "auto", "mps"), (False, False, "auto", "cpu"),
+    (True, False, "cpu", "cpu"), (True, False, "cuda", "cuda"), (False, True, "mps", "mps")])
+def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, asked, want):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device(asked).type == want
 
-        with pytest.raises(ConfigError, match="no CUDA device"):
-            pick_device("cuda")
+
+@pytest.mark.parametrize(("asked", "message"), [("cuda", "no CUDA device"),
+                                                ("mps", "MPS is not available")])
+def test_asking_for_an_absent_device_is_one_line_naming_the_key(monkeypatch, asked, message):
+    from cyclelab.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=f"device: got '{asked}' but {message}"):
+        pick_device(asked)
 
 
 def test_autoencoder_learns_to_reconstruct(tiny_params):
