@@ -19,7 +19,7 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab.data.dataset import image_files, load_folder
     from cyclelab.io import atomic_dir, write_json
     from cyclelab.metrics import extract_features, load_inception, reference_stats, save_stats
-    from cyclelab.metrics.translation import distribution_scores, eval_runtime
+    from cyclelab.metrics.translation import as_line, distribution_scores, eval_runtime
     from cyclelab.runtime import seed_everything
     from cyclelab.tracking import stage_run
 
@@ -50,11 +50,8 @@ def main(cfg, args) -> None:  # noqa: D103
                                            cfg.seed, net.sha256)
             floor = distribution_scores(train_features[target], stats[target], cfg.eval,
                                         cfg.seed, net.sha256)
-            lines[direction] = {
-                **{f"{k.split('_')[0]}_identity{k[3:]}": v for k, v in identity.items()},
-                **{f"{k.split('_')[0]}_floor{k[3:]}": v for k, v in floor.items()},
-                "eval_precision": runtime.precision,
-            }
+            lines[direction] = {**as_line(identity, "identity"), **as_line(floor, "floor"),
+                                "eval_precision": runtime.precision}
             run.log_metrics({f"{direction}.{k}": v for k, v in lines[direction].items()
                              if isinstance(v, float)})
         write_json(out / "meta.json", meta)

@@ -42,3 +42,18 @@ def test_identity_translator_scores_perfectly(inception, tiny_params):
     inverted, _ = translate(lambda x: -x, lambda x: x, real, 5, make_runtime("cpu"))
     bad, _, _ = score_direction(real, inverted, real, reference, inception, cfg)
     assert bad["fid"] > 10 and bad["ssim"] < 0.5 and bad["ssim_cycle"] == pytest.approx(1.0)
+
+
+def test_reference_line_keys_follow_the_metric_name_whatever_its_length():
+    from cyclelab.metrics.translation import as_line
+
+    scores = {"fid": 1.0, "fid_ci95": [0.5, 1.5], "kid_subset_mean": 0.1, "is": 2.0,
+              "is_std": 0.1, "ssim": 0.5}
+    assert as_line(scores, "identity") == {
+        "fid_identity": 1.0, "fid_identity_ci95": [0.5, 1.5],
+        "kid_identity_subset_mean": 0.1, "is_identity": 2.0, "is_identity_std": 0.1,
+        "ssim_identity": 0.5}
+    assert as_line({"label_accuracy": 0.9}, "floor", names=("label_accuracy",)) == \
+        {"label_accuracy_floor": 0.9}
+    with pytest.raises(KeyError, match="n_images: not a score"):
+        as_line({"n_images": 3}, "floor")

@@ -7,13 +7,13 @@ the mapping keeps, as seeds/000 measured) and with its reconstruction (cycle con
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from cyclelab.config import EvalConfig
+from cyclelab.config import METRIC_NAMES, EvalConfig
 from cyclelab.data.dataset import to_m11, to_uint8
 from cyclelab.metrics import compute_distribution, compute_paired, extract_features
 from cyclelab.metrics.fid import fid_from_stats, reference_stats
@@ -119,6 +119,21 @@ def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
             scores[f"{name}{suffix}"] = float(values.mean())
     scores["n_images"] = len(real)
     return scores, per_image, features
+
+
+def as_line(scores: dict[str, Any], line: str,
+            names: Sequence[str] = METRIC_NAMES) -> dict[str, Any]:
+    """``scores`` renamed for a reference line: the metric's name (the longest of ``names``
+    the key starts with), then ``line``, then the rest of the key (``fid_ci95`` ->
+    ``fid_identity_ci95``, ``kid_subset_mean`` -> ``kid_identity_subset_mean``)."""
+    out = {}
+    for key, value in scores.items():
+        name = max((n for n in names if key == n or key.startswith(f"{n}_")), key=len,
+                   default=None)
+        if name is None:
+            raise KeyError(f"{key}: not a score of a registered metric ({', '.join(names)})")
+        out[f"{name}_{line}{key[len(name):]}"] = value
+    return out
 
 
 class CurveScorer:
