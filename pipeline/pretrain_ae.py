@@ -3,8 +3,9 @@
 (``train.flip``, ``train.load_size``, ``train.crop_size``) and at its ``train.precision``.
 
 Writes data/ae/<domain>/{autoencoder.pt,generator.pt}, reports/plots/ae_<domain>.csv (one row
-per epoch; the VAE's ``kl`` among its columns) and reports/samples/ae_<domain>.png (top: real,
-bottom: reconstruction)."""
+per epoch; the VAE's ``kl`` among its columns) and reports/samples/ae_<domain>.png (top:
+validation images, bottom: their reconstructions). The work is
+cyclelab.training.pretrain.pretrain_domain."""
 
 from __future__ import annotations
 
@@ -18,73 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:  # noqa: D103
 
 
 def main(cfg, args) -> None:  # noqa: D103
-    import torch
+    from cyclelab.training.pretrain import pretrain_domain
 
-    from cyclelab import config, paths
-    from cyclelab.data.dataset import SingleBatches, load_folder, to_uint8
-    from cyclelab.io import atomic_dir, write_csv
-    from cyclelab.models import build_generator, count_parameters
-    from cyclelab.models.autoencoder import build_autoencoder
-    from cyclelab.report.grids import display_scale, grid, save_png
-    from cyclelab.runtime import make_runtime, seed_everything
-    from cyclelab.tracking import stage_run
-    from cyclelab.training.autoencoder import AutoencoderTask
-    from cyclelab.training.loop import fit
-    from cyclelab.training.schedules import constant
-
-    domain = args.domain
-    seed_everything(cfg.seed)
-    runtime = make_runtime(cfg.device, cfg.train.precision)  # the CycleGAN's precision policy
-    images = load_folder(paths.PREPARED / f"train{domain}")
-    # The augmentation the CycleGAN trains with: a flip learnt here would be one the CycleGAN
-    # must not make (digits), and the networks see crops of train.crop_size.
-    augmentation = {"flip": cfg.train.flip, "load_size": cfg.train.load_size,
-                    "crop_size": cfg.train.crop_size}
-    batches = SingleBatches(images, cfg.ae.batch_size, cfg.seed, **augmentation)
-    preview = batches.center(load_folder(paths.PREPARED / f"test{domain}",
-                                         limit=cfg.train.num_samples))
-    # The generator gets model.init (as in CycleGAN) and is built for the prepared size, as
-    # train builds the one it initialises; encoder and decoder keep torch's default init, which
-    # suits their GELU/batch-norm stack, and are built for the size they train on.
-    size = images.shape[-1]
-    ae = build_autoencoder(cfg.ae, build_generator(cfg.model, size),
-                           config.training_size(cfg.data, cfg.train)[0])
-    task = AutoencoderTask(ae, cfg.ae, runtime, steps_per_epoch=len(batches))
-    n_params = {"n_params_AE": count_parameters(ae), "n_params_G": count_parameters(ae.generator)}
-    print(f"pretrain_ae@{domain}: {cfg.ae.kind} autoencoder, {n_params['n_params_AE']:,} "
-          f"parameters ({n_params['n_params_G']:,} in the generator)")
-    fingerprint = config.fingerprint(cfg.seed, cfg.model, cfg.ae, augmentation,
-                                     cfg.train.precision, domain,
-                                     paths.file_digest(paths.MANIFEST))
-    params = config.flatten({"seed": cfg.seed, "model": cfg.model, "ae": cfg.ae, "data": cfg.data,
-                             "train": {**augmentation, "precision": cfg.train.precision}})
-    params |= n_params
-    with stage_run("pretrain_ae", params, domain=domain,
-                   description=f"autoencoder pretraining on domain {domain}") as run:
-        run.set_tags({"precision": runtime.precision})
-        run.log_metrics({"n_images": len(images)})
-
-        def on_epoch_end(epoch: int, row: dict) -> None:
-            run.log_metrics({f"epoch_{k}": v for k, v in row.items()}, step=epoch + 1)
-
-        result = fit(task, batches,
-                     epochs=cfg.ae.epochs, schedule=constant(cfg.ae),
-                     checkpoint_path=paths.CHECKPOINTS / f"ae_{domain}.pt",
-                     fingerprint=fingerprint, desc=f"pretrain_ae@{domain}",
-                     log_every=cfg.train.log_every, resume=cfg.train.resume,
-                     on_step=lambda step, losses: run.log_metrics(losses, step=step),
-                     on_epoch_end=on_epoch_end)
-        with torch.no_grad():
-            sample = grid([to_uint8(preview), to_uint8(task.reconstruct(preview))],
-                          scale=display_scale(images.shape[-1]))
-        save_png(sample, paths.SAMPLES / f"ae_{domain}.png")
-        run.log_image(sample, f"samples/ae_{domain}.png")
-        write_csv(paths.PLOTS / f"ae_{domain}.csv", result.history)
-        with atomic_dir(paths.ae_dir(domain)) as out:
-            torch.save(task.ae.state_dict(), out / "autoencoder.pt")
-            torch.save(task.ae.generator.state_dict(), out / "generator.pt")
-        run.log_metrics({"final_loss_mse": result.history[-1]["loss_mse"]})
-        run.log_model(task.ae.generator, f"generator_{domain}", images.shape[-1])
+    pretrain_domain(cfg, args.domain)
 
 
 if __name__ == "__main__":

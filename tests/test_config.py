@@ -201,13 +201,14 @@ def test_empty_finetunes_are_allowed(tiny_raw):
     assert config.from_dict(tiny_raw).finetunes == {}
 
 
-def test_the_seed_reports_params_in_the_readme_are_valid():
-    """README's block of the seed reports' settings (seeds 001 v1-v3, 002, 004) validates."""
+def test_the_seed_reports_params_in_the_docs_are_valid():
+    """docs/training.md's block of the seed reports' settings (seeds 001 v1-v3, 002, 004)
+    validates."""
     import re
 
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "training.md").read_text(encoding="utf-8")
     block = re.search(r"The seed reports as variants.*?```yaml\n(.*?)```", text, re.S)
-    assert block, "README: the seed reports' params block is gone"
+    assert block, "docs/training.md: the seed reports' params block is gone"
     seeds = yaml.safe_load(block.group(1))
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["variants"], raw["finetunes"] = seeds["variants"], seeds["finetunes"]

@@ -264,4 +264,5 @@ def test_each_stage_reruns_only_for_what_can_change_it(study):
         params.write_text(before)
         # The autoencoders of the original params again (CPU training repeats bit for bit).
         sh(["dvc", "repro", "-s", *ae_stages], study, timeout=600)
-    assert "up to date" in sh(["dvc", "status"], study).stdout.lower()
+    # Only the report is behind: the autoencoders' loss CSVs (a report dep) record wall time.
+    assert set(json.loads(sh(["dvc", "status", "--json"], study).stdout)) <= {"report"}

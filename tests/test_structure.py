@@ -77,3 +77,21 @@ def test_runtime_is_a_bottom_layer_module():
     """Device and precision (Runtime) are read by metrics, models' users and training alike."""
     assert (SRC / "runtime.py").is_file()
     assert set(import_graph().get("runtime", {})) <= {"errors"}
+
+
+STAGE_MAX_LINES = 80
+
+
+def test_stage_scripts_are_glue():
+    """A stage parses, loads the config, calls the library and writes: at most about 80 lines,
+    no function defined inside another (no closure, no lambda)."""
+    for script in sorted((REPO / "pipeline").glob("*.py")):
+        text = script.read_text(encoding="utf-8")
+        lines = len(text.splitlines())
+        assert lines <= STAGE_MAX_LINES, f"{script.name}: {lines} lines; move logic to src/"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                inner = [n for n in ast.walk(node) if n is not node and isinstance(
+                    n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
+                assert not inner, f"{script.name}: a closure in {getattr(node, 'name', 'lambda')}"
+            assert not isinstance(node, ast.Lambda), f"{script.name}: a lambda"

@@ -362,3 +362,16 @@ def runs(stage: str | None = None) -> Any:
 
 __all__ = ["stage_run", "StageRun", "TrackingError", "tracking_uri", "local_uri", "check_store",
            "repo_root", "group_id", "sweep_id", "close_orphans", "runs"]
+
+
+class RunLog:
+    """The loop's callbacks that log a stage's losses to its MLflow run."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def on_step(self, step: int, losses: dict[str, float]) -> None:  # noqa: D102
+        self.run.log_metrics(losses, step=step)
+
+    def on_epoch_end(self, epoch: int, row: dict) -> None:  # noqa: D102
+        self.run.log_metrics({f"epoch_{k}": v for k, v in row.items()}, step=epoch + 1)

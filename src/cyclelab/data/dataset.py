@@ -62,6 +62,14 @@ def load_validation(prepared: str | Path, domain: str, limit: int, purpose: str
     return load_folder(folder, limit=limit)
 
 
+def preview_images(prepared: str | Path, domain: str, limit: int) -> tuple[torch.Tensor, str]:
+    """The first ``limit`` images of ``domain`` that sample grids made during training show,
+    and their split: the validation split, else (``data.val_fraction: 0``) the training one;
+    never the test split, which only evaluation reads."""
+    split = "val" if image_files(Path(prepared) / f"val{domain}") else "train"
+    return load_folder(Path(prepared) / f"{split}{domain}", limit=limit), split
+
+
 def to_m11(img_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return img_uint8.float().div(127.5).sub(1.0)

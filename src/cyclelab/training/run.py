@@ -21,9 +21,9 @@ from cyclelab import config, paths
 from cyclelab.config import Config
 from cyclelab.data.dataset import (
     UnpairedBatches,
-    image_files,
     load_folder,
     load_validation,
+    preview_images,
     to_m11,
     to_uint8,
 )
@@ -33,7 +33,7 @@ from cyclelab.models.init import INIT_FILE, load_weights
 from cyclelab.models.receptive import field_note, receptive_field
 from cyclelab.report.grids import display_scale, grid, save_png
 from cyclelab.runtime import Runtime, make_runtime, seed_everything
-from cyclelab.tracking import NullRun, stage_run
+from cyclelab.tracking import NullRun, RunLog, stage_run
 from cyclelab.training import distributed
 from cyclelab.training.cyclegan import CycleGAN
 from cyclelab.training.loop import FitResult, fit
@@ -79,12 +79,11 @@ class TrainingRun:
 
     def _previews(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The sample grids' images: validation ones (training images without a split)."""
-        n = self.train_cfg.num_samples
-        shown = "val" if all(image_files(paths.PREPARED / f"val{d}") for d in "AB") else "train"
-        if shown == "train":
+        shown = [preview_images(paths.PREPARED, d, self.train_cfg.num_samples) for d in "AB"]
+        if any(split == "train" for _, split in shown):
             self.say("no validation split (data.val_fraction: 0): the sample grids show "
                      "training images")
-        return tuple(to_m11(load_folder(paths.PREPARED / f"{shown}{d}", limit=n)) for d in "AB")
+        return tuple(to_m11(images) for images, _ in shown)
 
     def _start_networks(self) -> tuple[torch.nn.Module, ...]:
         """G_ab, G_ba, D_a, D_b as the variant starts: fresh, from the autoencoders
@@ -229,7 +228,7 @@ class TrainingRun:
                          fingerprint=fingerprint, desc=self.desc, log_every=train_cfg.log_every,
                          checkpoint_minutes=train_cfg.checkpoint_minutes,
                          is_main=self.rank.is_main, resume=train_cfg.resume,
-                         on_step=self._log_step)
+                         on_step=RunLog(self.run).on_step)
         stages = stages_of(train_cfg)
         if not stages:
             result = fit(self.gan, batches, epochs=train_cfg.epochs,
@@ -252,9 +251,6 @@ class TrainingRun:
             **loop_args)
         self.save_sample(sum(s.epochs for s in stages) - 1)  # the grid of the chosen weights
         return result, choices
-
-    def _log_step(self, step: int, losses: dict[str, float]) -> None:
-        self.run.log_metrics(losses, step=step)
 
     def _schedule_for(self, epochs: int):
         return build_schedule(dataclasses.replace(self.train_cfg, epochs=epochs))
