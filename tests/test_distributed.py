@@ -66,5 +66,9 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tiny_ra
                        join=True, start_method="fork")
     parallel = torch.load(out)
     assert parallel.keys() == single.keys()
+    # Measured here (torch 2.14.1, 2-core CPU): 3e-4 at most with averaged gradients, 0.12 when
+    # each rank steps on its own half batch; Adam turns float-rounding gradient differences of
+    # near-zero entries into lr-sized steps, so 1e-4 failed on some CPUs.
     for key, value in single.items():
-        torch.testing.assert_close(parallel[key], value, rtol=1e-4, atol=1e-4, msg=key)
+        torch.testing.assert_close(parallel[key], value, rtol=1e-3, atol=2e-3,
+                                   msg=lambda m, key=key: f"{key}: {m}")

@@ -158,8 +158,9 @@ def test_prepare_killed_mid_folder(repo):
     assert leftovers  # killed part-way, writing its temporary folder...
     assert not (repo / "data/prepared").exists()  # ...while the declared output was absent
     out = sh(["dvc", "repro", "-s", "prepare"], repo).stdout
-    assert "prepare: images: trainA 150, trainB 150, testA 20, testB 20" in out
-    for split, n in (("trainA", 150), ("trainB", 150), ("testA", 20), ("testB", 20)):
+    assert "prepare: images: trainA 120, trainB 120, valA 30, valB 30, testA 20, testB 20" in out
+    for split, n in (("trainA", 120), ("trainB", 120), ("valA", 30), ("valB", 30),
+                     ("testA", 20), ("testB", 20)):
         assert pngs(repo / "data/prepared" / split) == n
     manifest = (repo / "data/prepared/manifest.csv").read_text().splitlines()
     assert len(manifest) == 1 + 340
