@@ -158,3 +158,27 @@ def test_plan_names_and_refusals(tmp_path):
         inference.plan(folder, tmp_path / "file.png")
     with pytest.raises(DataError, match="no such file or folder"):
         inference.plan(tmp_path / "absent", tmp_path / "out")
+
+
+SIGTERM_SCRIPT = """
+import os, signal, sys
+from cyclelab import cli
+
+def killed(cfg, args):
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise SystemExit("SIGTERM was not handled")
+
+cli._translate = killed
+sys.exit(cli.main(["translate", "--variant", "baseline", "--direction", "AtoB", "a", "b"]))
+"""
+
+
+def test_sigterm_exits_as_a_stage_does(project):
+    """One exit policy for stages and commands: SIGTERM gives 128 + 15 and one line (on
+    fbf70fa the command died of the signal: -15)."""
+    root, _ = project
+    proc = subprocess.run([sys.executable, "-c", SIGTERM_SCRIPT], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.strip() == ("cyclelab translate: interrupted (SIGTERM); complete outputs "
+                                   "were left as they were, partial ones removed")

@@ -144,9 +144,9 @@ _ENTRIES = (
     ),
     DatasetEntry(
         name="digits", kind="digits",
-        description="embedded MNIST-like digits (A) <-> coloured digits on photos (B), "
-                    "generated offline",
-        licence="generated from fonts and photos shipped by matplotlib and scikit-image",
+        description="embedded MNIST-like digits (A) <-> coloured, dark-outlined digits on "
+                    "pale two-colour gradients (B), generated offline",
+        licence="generated from the DejaVu fonts matplotlib ships (Bitstream Vera licence)",
     ),
 )
 

@@ -11,11 +11,10 @@ mistake prints one line and exits with code 2, as a stage does; bugs keep their 
 from __future__ import annotations
 
 import argparse
-import sys
+import functools
 
 from cyclelab import config as config_mod
-from cyclelab.errors import UserError
-from cyclelab.stage import EXIT_USER_ERROR, run_seed
+from cyclelab.stage import guarded, run_seed
 
 
 def _translate(cfg: config_mod.Config, args: argparse.Namespace) -> None:
@@ -87,18 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _checked_run(args: argparse.Namespace) -> None:
+    if getattr(args, "batch_size", 1) < 1:
+        raise config_mod.ConfigError(f"--batch-size: got {args.batch_size}, must be >= 1")
+    args.run(config_mod.load(args.params), args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; return the process exit code."""
+    """Run one command; return the process exit code (the stages' policy: :func:`guarded`)."""
     args = build_parser().parse_args(argv)
-    name = f"cyclelab {args.command}"
-    try:
-        if getattr(args, "batch_size", 1) < 1:
-            raise config_mod.ConfigError(f"--batch-size: got {args.batch_size}, must be >= 1")
-        args.run(config_mod.load(args.params), args)
-    except UserError as exc:
-        print(f"{name}: error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted; finished outputs were kept", file=sys.stderr)
-        return 130
-    return 0
+    return guarded(f"cyclelab {args.command}", functools.partial(_checked_run, args))

@@ -12,6 +12,7 @@ the exit code is 128 + the signal number, as a shell reports it.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import threading
@@ -55,15 +56,31 @@ def run_stage(
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
+    return guarded(name, functools.partial(_validated_main, main, args))
+
+
+def _validated_main(main: Callable[[config_mod.Config, argparse.Namespace], None],
+                    args: argparse.Namespace) -> None:
+    cfg = config_mod.load(args.params)
+    from cyclelab import tracking
+
+    tracking.check_store()
+    main(cfg, args)
+
+
+def guarded(name: str, work: Callable[[], None]) -> int:
+    """Run ``work()`` as the entry point ``name`` (a stage or a ``python -m cyclelab`` command).
+
+    The one exit policy of every entry point: 0 when it returns; a :class:`UserError` prints one
+    line ``<name>: error: ...`` and gives :data:`EXIT_USER_ERROR`; SIGINT and SIGTERM (turned
+    into :class:`StageInterrupted` while it runs, so ``finally`` blocks clean up) print one line
+    and give 128 + the signal number, as a shell reports it.
+    """
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signals reach only that one
         previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        cfg = config_mod.load(args.params)
-        from cyclelab import tracking
-
-        tracking.check_store()
-        main(cfg, args)
+        work()
     except UserError as exc:
         # One line, whatever the message holds (a key or a name with a newline in it).
         print(f"{name}: error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
