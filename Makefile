@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml requirements-fid.txt Makefile
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-fid.txt
 	touch $(STAMP)
 
+# STUDY=<preset> runs studies/<preset>.yaml as `dvc exp run -n <preset>` (python -m cyclelab study).
 study: setup
-	$(BIN)/dvc repro
+	$(if $(STUDY),$(BIN)/python -m cyclelab study $(STUDY),$(BIN)/dvc repro)
 	@$(BIN)/python -m cyclelab.report.headline
 	@echo "Done. Results: reports/index.html (report), reports/metrics/*.json (metrics);"
 	@echo "runs: $(BIN)/mlflow ui (in this folder); experiments: $(BIN)/dvc exp show"

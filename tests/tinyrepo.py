@@ -24,7 +24,7 @@ from tests.conftest import REPO, TINY, write_params
 # Set by DVC or by a user's shell; a test sets what it needs itself.
 LEAKY_ENV = ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_STAGE", "DVC_EXP_NAME",
              "DVC_EXP_BASELINE_REV", "CYCLELAB_GROUP", "CYCLELAB_SWEEP",
-             "CYCLELAB_TRACKING_FALLBACK")
+             "CYCLELAB_TRACKING_FALLBACK", "CYCLELAB_STUDY")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -2,8 +2,10 @@
 
     python -m cyclelab translate --variant baseline --direction AtoB photos/ out/
     python -m cyclelab export --variant baseline --direction AtoB --format onnx g_ab.onnx
+    python -m cyclelab study --list
+    python -m cyclelab study seed000 [--smoke]
 
-Both read ``params.yaml`` (validated, as every stage does) to rebuild the variant's generator and
+translate and export read ``params.yaml`` (validated, as every stage does) to rebuild the variant's generator and
 find its weights in ``data/models/<variant>/s<seed>/``; run them from the project root. A user
 mistake prints one line and exits with code 2, as a stage does; bugs keep their tracebacks.
 """
@@ -49,6 +51,18 @@ def _export(cfg: config_mod.Config, args: argparse.Namespace) -> None:
           f"and output float N×3×{size}×{size} in [-1, 1])")
 
 
+def _study(args: argparse.Namespace) -> int:
+    from cyclelab import presets
+
+    if args.list:
+        print(presets.listing())
+        return 0
+    if not args.name:
+        raise config_mod.ConfigError("study: name a preset (python -m cyclelab study --list)")
+    return presets.run(args.name, smoke=args.smoke, dry_run=args.dry_run,
+                       dvc_args=("--force",) if args.force else ())
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default=config_mod.PARAMS_FILE,
                         help="params file (default: %(default)s)")
@@ -83,13 +97,33 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=("onnx", "torchscript"))
     export.add_argument("output", help="the file to write (e.g. g_ab.onnx, g_ab.pt)")
     export.set_defaults(run=_export)
+    study = commands.add_parser(
+        "study", help="run a seed report's study (a preset in studies/) as a DVC experiment",
+        description="Write studies/NAME.yaml to params.yaml and run `dvc exp run -n NAME`; "
+                    "every MLflow run of it is tagged study=NAME. Refuses to overwrite "
+                    "uncommitted edits of params.yaml; `git checkout params.yaml` returns to "
+                    "the default study afterwards.")
+    study.add_argument("name", nargs="?", help="the preset (studies/NAME.yaml)")
+    study.add_argument("--list", action="store_true",
+                       help="list the presets: report, dataset, networks, budget, times")
+    study.add_argument("--smoke", action="store_true",
+                       help="merge studies/smoke.yaml: embedded digits, tiny networks, one "
+                            "epoch (the whole DAG in about a minute; experiment NAME-smoke)")
+    study.add_argument("--dry-run", action="store_true",
+                       help="print the params it would write and the command, run nothing")
+    study.add_argument("--force", action="store_true",
+                       help="dvc exp run --force: rerun every stage and replace an experiment "
+                            "of the same name")
+    study.set_defaults(run=_study, needs_params=False)
     return parser
 
 
-def _checked_run(args: argparse.Namespace) -> None:
+def _checked_run(args: argparse.Namespace) -> int | None:
     if getattr(args, "batch_size", 1) < 1:
         raise config_mod.ConfigError(f"--batch-size: got {args.batch_size}, must be >= 1")
-    args.run(config_mod.load(args.params), args)
+    if not getattr(args, "needs_params", True):
+        return args.run(args)
+    return args.run(config_mod.load(args.params), args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,11 +68,12 @@ def _validated_main(main: Callable[[config_mod.Config, argparse.Namespace], None
     main(cfg, args)
 
 
-def guarded(name: str, work: Callable[[], None]) -> int:
+def guarded(name: str, work: Callable[[], int | None]) -> int:
     """Run ``work()`` as the entry point ``name`` (a stage or a ``python -m cyclelab`` command).
 
-    The one exit policy of every entry point: 0 when it returns; a :class:`UserError` prints one
-    line ``<name>: error: ...`` and gives :data:`EXIT_USER_ERROR`; SIGINT and SIGTERM (turned
+    The one exit policy of every entry point: the code ``work`` returns (None is 0); a
+    :class:`UserError` prints one line ``<name>: error: ...`` and gives
+    :data:`EXIT_USER_ERROR`; SIGINT and SIGTERM (turned
     into :class:`StageInterrupted` while it runs, so ``finally`` blocks clean up) print one line
     and give 128 + the signal number, as a shell reports it.
     """
@@ -80,7 +81,7 @@ def guarded(name: str, work: Callable[[], None]) -> int:
     if threading.current_thread() is threading.main_thread():  # signals reach only that one
         previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        work()
+        code = work()
     except UserError as exc:
         # One line, whatever the message holds (a key or a name with a newline in it).
         print(f"{name}: error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
@@ -93,7 +94,7 @@ def guarded(name: str, work: Callable[[], None]) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
+    return code or 0
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

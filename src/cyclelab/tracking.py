@@ -53,6 +53,9 @@ GROUP_TAG = "cyclelab.group"
 SWEEP_TAG = "cyclelab.sweep"
 HOST_TAG, PID_TAG, STARTED_TAG = "cyclelab.host", "cyclelab.pid", "cyclelab.process_start"
 FALLBACK_ENV = "CYCLELAB_TRACKING_FALLBACK"
+# Set by `python -m cyclelab study NAME` (cyclelab.presets) for every stage of the study: its
+# runs carry the tag study=NAME, so MLflow groups a study's runs (search: tags.study = 'NAME').
+STUDY_ENV, STUDY_TAG = "CYCLELAB_STUDY", "study"
 PROBE_TIMEOUT_S = 5.0
 _FELL_BACK: set[str] = set()  # servers this process already said it fell back from
 
@@ -328,6 +331,7 @@ def stage_run(stage: str, params: dict[str, Any], *, variant: str = "", domain: 
         "stage": stage, "variant": variant, "domain": domain, GROUP_TAG: group_id(),
         "seed": "" if seed is None else str(seed),
         "git_commit": _git_commit(root), "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
+        STUDY_TAG: os.environ.get(STUDY_ENV, ""),
         "dvc_stage": os.environ.get("DVC_STAGE", name), SWEEP_TAG: sweep_id(),
         "mlflow.note.content": description, **_process_identity(),
     }

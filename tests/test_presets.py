@@ -1,0 +1,189 @@
+"""Study presets (studies/*.yaml, cyclelab.presets, ``python -m cyclelab study``).
+
+The report tables below are written from the seed reports' text (../shared/seeds/000_*.txt,
+quoted), not from the preset files: a preset that drifts from its report fails here."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+
+import pytest
+import yaml
+
+from cyclelab import cli, config, presets
+from cyclelab.errors import UserError
+from tests.conftest import REPO
+from tests.tinyrepo import make_repo, sh
+
+# seeds/000: "rescaled ... to 32x32"; "only used 3 blocks"; "Sequential: 3-25 ... 4,297,219"
+# (the generator); "a default value of 1 in the batch size for both the AE and the CycleGAN";
+# "a learning rate of 1e-6 for the AE"; "trained the AE for 25 epochs and the CycleGAN for 15
+# epochs"; "after every fifth epoch"; the apples and oranges dataset; its AE network; "No VAE"
+# against "VAE" (its AE).
+SEED000 = {
+    "data.dataset": "apple2orange", "data.image_size": 32, "model.generator": "resnet",
+    "model.n_blocks": 3, "ae.kind": "seed000", "ae.lr": 1e-6, "ae.batch_size": 1,
+    "ae.epochs": 25, "train.batch_size": 1, "train.epochs": 15, "eval.every_k_epochs": 5,
+}
+# Its second experiment: "increased the number of epochs the AE trained for to 500 epochs, and
+# we trained the CycleGAN for 75 epochs".
+REPORTS = {
+    "seed000": SEED000,
+    "seed000-long": {**SEED000, "ae.epochs": 500, "train.epochs": 75},
+}
+SEED000_GENERATOR_PARAMS = 4_297_219  # the report's printed count for "Sequential: 3-25"
+
+
+def test_every_preset_is_compared_with_its_report():
+    assert presets.names(REPO) == sorted(REPORTS)
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_preset_sets_what_its_report_states(name):
+    preset = presets.load(name, REPO)
+    flat = config.flatten(config.from_dict(preset.params))
+    assert {k: flat[k] for k in REPORTS[name]} == REPORTS[name]
+    variants = {k: v["init"] for k, v in preset.params["variants"].items()}
+    assert variants == {"baseline": "random", "ae_init": "ae"}
+    assert len(flat["study.seeds"]) >= 3  # the significance rule needs replicates
+
+
+def test_seed000_generator_has_the_reports_parameter_count():
+    from cyclelab.models import build_generator, count_parameters
+
+    cfg = config.from_dict(presets.load("seed000", REPO).params)
+    net = build_generator(cfg.model, image_size=cfg.data.image_size)
+    assert count_parameters(net) == SEED000_GENERATOR_PARAMS
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_preset_sets_every_key_of_the_schema(name):
+    """Nothing falls through from the defaults: every leaf key is in the file."""
+    assert presets.missing_keys(presets.load(name, REPO).params) == []
+
+
+def test_missing_keys_names_a_key_left_out():
+    params = presets.load("seed000", REPO).params
+    del params["train"]["lr"], params["eval"]
+    missing = presets.missing_keys(params)
+    assert "train.lr" in missing and "eval.fid_cycle" in missing and "train.lr_d" not in missing
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_every_line_says_where_its_value_comes_from(name):
+    """Each key line carries a comment (report, paper, ours or unused)."""
+    lines = (REPO / "studies" / f"{name}.yaml").read_text().splitlines()
+    body = lines[lines.index("seed: 0                      # ours: the base seed; replicates "
+                             "come from study.seeds"):]
+    keyed = [ln for ln in body if ln.strip() and not ln.lstrip().startswith("#")
+             and not ln.rstrip().endswith(":")]
+    unannotated = [ln for ln in keyed if "#" not in ln]
+    assert unannotated == []
+    sources = {ln.split("#", 1)[1].split()[0].rstrip(":") for ln in keyed}
+    assert sources <= {"report", "paper", "ours", "unused"}
+
+
+def test_list_shows_every_preset_with_report_dataset_networks_budget_times(capsys,
+                                                                          monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert cli.main(["study", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in REPORTS:
+        assert f"python -m cyclelab study {name}\n" in out + "\n"
+    for field in ("report:", "dataset:", "networks:", "budget:", "cpu_time:", "gpu_time:"):
+        assert out.count(field) == len(REPORTS)
+    assert "seeds/000" in out
+
+
+def test_unknown_preset_is_one_line_naming_the_known_ones(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert cli.main(["study", "seed00"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "'seed00'" in err and "seed000" in err and "--list" in err
+
+
+def test_preset_with_a_bad_value_names_the_file_and_key(tmp_path):
+    (tmp_path / "studies").mkdir()
+    raw = yaml.safe_load((REPO / "studies" / "seed000.yaml").read_text())
+    raw["train"]["lr"] = "2e-4"
+    (tmp_path / "studies" / "bad.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match=r"studies/bad.yaml: .*train\.lr"):
+        presets.load("bad", tmp_path)
+    del raw["preset"]
+    (tmp_path / "studies" / "bad.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match="needs a 'preset:' block"):
+        presets.load("bad", tmp_path)
+
+
+def test_smoke_overlay_keeps_the_studys_variants_and_metrics():
+    full, smoke = presets.load("seed000", REPO), presets.load("seed000", REPO, smoke=True)
+    assert smoke.experiment == "seed000-smoke"
+    assert smoke.params["variants"] == full.params["variants"]
+    assert smoke.params["eval"]["metrics"] == full.params["eval"]["metrics"]
+    assert smoke.params["eval"]["fid_cycle"] is True
+    assert smoke.params["data"]["dataset"] == "digits" and smoke.params["train"]["epochs"] == 1
+
+
+def _git_repo(path):
+    for args in (["init", "-q"], ["add", "-A"],
+                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+
+
+def test_refuses_to_overwrite_uncommitted_params(tmp_path):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "seed000.yaml").write_text(
+        (REPO / "studies" / "seed000.yaml").read_text())
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    _git_repo(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 1\n")  # a user's edit
+    with pytest.raises(UserError, match="params.yaml has uncommitted edits"):
+        presets.run("seed000", root=tmp_path)
+    assert (tmp_path / "params.yaml").read_text() == "seed: 1\n"
+    # A params.yaml that a study wrote is a copy of a committed preset: replaced freely.
+    (tmp_path / "params.yaml").write_text(
+        presets.params_text(presets.load("seed000", tmp_path)))
+    presets.check_params_file(tmp_path / "params.yaml")
+
+
+def test_dry_run_prints_the_params_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    before = (REPO / "params.yaml").read_text()
+    assert cli.main(["study", "seed000", "--smoke", "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert (REPO / "params.yaml").read_text() == before
+    assert "dvc exp run -n seed000-smoke" in out.err
+    written = yaml.safe_load(out.out)
+    assert written == presets.load("seed000", REPO, smoke=True).params
+
+
+@pytest.mark.slow
+def test_every_preset_runs_through_dvc_exp_run_with_the_smoke_override(tmp_path):
+    """The whole DAG of each study, smoke-sized, as `dvc exp run -n NAME-smoke`; presets whose
+    smoke params are identical (seed000-long differs from seed000 only in the epochs the smoke
+    override replaces) share one run, and the test says which."""
+    runs: dict[str, list[str]] = {}
+    for name in presets.names(REPO):
+        key = json.dumps(presets.load(name, REPO, smoke=True).params, sort_keys=True)
+        runs.setdefault(key, []).append(name)
+    repo = make_repo(tmp_path / "repo")
+    ran = []
+    for group in runs.values():
+        name = group[0]
+        proc = sh(["python", "-m", "cyclelab", "study", name, "--smoke"], repo, timeout=900)
+        assert f"dvc exp run -n {name}-smoke" in proc.stdout
+        ran.append(name)
+        variants = presets.load(name, REPO, smoke=True).params["variants"]
+        for variant in variants:  # every variant of the study scored, the report built
+            assert json.loads((repo / "reports" / "metrics" / f"{variant}.json").read_text())
+        assert (repo / "reports" / "index.html").is_file()
+    shown = sh(["dvc", "exp", "show", "--no-pager", "--json"], repo).stdout
+    names_shown = {e.get("name") for rev in json.loads(shown)
+                   for e in (rev.get("experiments") or []) for e in e.get("revs", [])}
+    assert {f"{n}-smoke" for n in ran} <= names_shown
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        tagged = {r[0] for r in db.execute("SELECT value FROM tags WHERE key = 'study'")}
+    assert tagged == {f"{n}-smoke" for n in ran}
+    assert sorted(n for g in runs.values() for n in g) == presets.names(REPO)
