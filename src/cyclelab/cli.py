@@ -5,9 +5,10 @@
     python -m cyclelab study --list
     python -m cyclelab study seed000 [--smoke]
 
-translate and export read ``params.yaml`` (validated, as every stage does) to rebuild the variant's generator and
-find its weights in ``data/models/<variant>/s<seed>/``; run them from the project root. A user
-mistake prints one line and exits with code 2, as a stage does; bugs keep their tracebacks.
+translate and export read ``params.yaml`` (validated, as every stage does) to rebuild the
+variant's generator and find its weights in ``data/models/<variant>/s<seed>/``; study runs a
+preset of ``studies/`` (:mod:`cyclelab.presets`). Run them from the project root. A user mistake
+prints one line and exits with code 2, as a stage does; bugs keep their tracebacks.
 """
 
 from __future__ import annotations

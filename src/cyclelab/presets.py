@@ -24,9 +24,9 @@ from typing import Any
 import yaml
 
 from cyclelab import config
-from cyclelab.tracking import STUDY_ENV
 from cyclelab.errors import UserError
 from cyclelab.io import write_text
+from cyclelab.tracking import STUDY_ENV
 
 STUDIES = Path("studies")
 SMOKE = "smoke"  # studies/smoke.yaml: an overlay, not a study
