@@ -22,6 +22,7 @@ def main(cfg, args) -> None:  # noqa: D103
     cfg.variant(args.variant)  # a one-line error for an unknown name
 
     from cyclelab import config, paths
+    from cyclelab.directions import KEYS
     from cyclelab.io import read_json, write_json
     from cyclelab.report.aggregate import aggregate
     from cyclelab.tracking import stage_run
@@ -34,10 +35,10 @@ def main(cfg, args) -> None:  # noqa: D103
                    variant=args.variant,
                    description=f"{args.variant} over seeds {cfg.study.seeds}") as run:
         write_json(paths.METRICS / f"{args.variant}.json", result)
-        for direction in ("A_to_B", "B_to_A"):
+        for direction in KEYS:
             run.log_metrics({f"{direction}.{k}": v for k, v in result.get(direction, {}).items()
                              if isinstance(v, int | float) and not isinstance(v, bool)})
-    for direction in ("A_to_B", "B_to_A"):
+    for direction in KEYS:
         scores = result.get(direction, {})
         if "fid" in scores:
             flag = "  WORSE THAN DOING NOTHING" if scores.get("worse_than_identity") else ""

@@ -17,6 +17,7 @@ def main(cfg, args) -> None:  # noqa: D103
 
     from cyclelab import config, paths
     from cyclelab.data.dataset import image_files, load_folder
+    from cyclelab.directions import DIRECTIONS
     from cyclelab.io import atomic_dir, write_json
     from cyclelab.metrics import extract_features, load_inception, reference_stats, save_stats
     from cyclelab.metrics.translation import as_line, distribution_scores, eval_runtime
@@ -45,7 +46,7 @@ def main(cfg, args) -> None:  # noqa: D103
             meta["domains"][domain] = {"n": len(features), "n_floor": len(train)}
             run.log_metrics({f"n_test_{domain}": len(features)})
         lines = {}
-        for direction, source, target in (("A_to_B", "A", "B"), ("B_to_A", "B", "A")):
+        for direction, _, _, source, target, *_ in DIRECTIONS:
             identity = distribution_scores(stats[source]["features"], stats[target], cfg.eval,
                                            cfg.seed, net.sha256)
             floor = distribution_scores(train_features[target], stats[target], cfg.eval,

@@ -15,6 +15,7 @@ from cyclelab.stage import run_stage
 
 def main(cfg, args) -> None:  # noqa: D103
     from cyclelab import config, paths
+    from cyclelab.directions import DIRECTIONS, KEYS
     from cyclelab.io import read_json, write_json
     from cyclelab.metrics import load_stats
     from cyclelab.report.aggregate import compare_variants, load_features, stage_name
@@ -33,10 +34,10 @@ def main(cfg, args) -> None:  # noqa: D103
     features = load_features(
         {v: {s: paths.translated_dir(v, s) / "features.npz" for s in cfg.study.seeds}
          for v, m in metrics.items()
-         if any(k in m.get(d, {}) for d in ("A_to_B", "B_to_A") for k in ("fid", "kid"))},
+         if any(k in m.get(d, {}) for d in KEYS for k in ("fid", "kid"))},
         cfg.finetunes)
-    real = {"A_to_B": load_stats(paths.REFERENCE / "B.npz")["features"],
-            "B_to_A": load_stats(paths.REFERENCE / "A.npz")["features"]}
+    real = {d.key: load_stats(paths.REFERENCE / f"{d.target}.npz")["features"]
+            for d in DIRECTIONS}
     comparisons = compare_variants(metrics, features, real, cfg.eval.alpha, cfg.eval.bootstrap,
                                    cfg.seed)
     study = study_facts(cfg, reference, metrics,
@@ -48,7 +49,7 @@ def main(cfg, args) -> None:  # noqa: D103
         build_report(variants, paths.REPORTS, paths.REPORTS / "figures", study,
                      seeds=cfg.study.seeds, comparisons=comparisons, finetunes=cfg.finetunes)
         for variant, data in metrics.items():
-            for direction in ("A_to_B", "B_to_A"):
+            for direction in KEYS:
                 run.log_metrics({f"{variant}.{direction}.{k}": v
                                  for k, v in data.get(direction, {}).items()
                                  if isinstance(v, int | float) and not isinstance(v, bool)})

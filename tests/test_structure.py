@@ -95,3 +95,18 @@ def test_stage_scripts_are_glue():
                     n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
                 assert not inner, f"{script.name}: a closure in {getattr(node, 'name', 'lambda')}"
             assert not isinstance(node, ast.Lambda), f"{script.name}: a lambda"
+
+
+def test_directions_are_spelled_only_in_directions_py():
+    """Every spelling of a direction (result key, label, CLI name) comes from
+    cyclelab/directions.py; a string literal of one anywhere else in the package or the stage
+    scripts fails (docstrings and f-strings that derive from it are not literals of it)."""
+    spellings = {"A_to_B", "B_to_A", "AtoB", "BtoA", "A→B", "B→A"}
+    found = []
+    for file in sorted([*SRC.rglob("*.py"), *(REPO / "pipeline").glob("*.py")]):
+        if file.name == "directions.py":
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in spellings:
+                found.append(f"{file.relative_to(REPO)}:{node.lineno} {node.value!r}")
+    assert found == []

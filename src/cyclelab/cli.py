@@ -17,6 +17,7 @@ import argparse
 import functools
 
 from cyclelab import config as config_mod
+from cyclelab.directions import BY_CLI
 from cyclelab.stage import guarded, run_seed
 
 
@@ -71,7 +72,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="a name under variants: or finetunes: in params.yaml")
     parser.add_argument("--seed", type=int, default=None,
                         help="replicate seed, one of study.seeds (default: the first)")
-    parser.add_argument("--direction", required=True, choices=("AtoB", "BtoA"),
+    parser.add_argument("--direction", required=True, choices=tuple(BY_CLI),
                         help="AtoB uses the generator G_ab, BtoA G_ba")
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 from cyclelab import config, paths
 from cyclelab.config import Config
 from cyclelab.data.dataset import image_files, load_folder
+from cyclelab.directions import DIRECTIONS, GENERATORS, GRID_ROWS
 from cyclelab.io import atomic_dir, atomic_path, read_json, write_csv, write_json
 from cyclelab.metrics import load_inception, load_stats
 from cyclelab.metrics.inception_score import load_is_network, unavailable_reason
@@ -30,10 +31,6 @@ from cyclelab.report.grids import display_scale, grid
 from cyclelab.runtime import Runtime, seed_everything
 from cyclelab.tracking import stage_run
 
-# direction -> (source domain, target domain, forward generator, backward generator)
-DIRECTIONS = {"A_to_B": ("A", "B", "G_ab", "G_ba"), "B_to_A": ("B", "A", "G_ba", "G_ab")}
-GRID_ROWS = ("real A", "A→B", "A→B→A", "real B", "B→A", "B→A→B")
-
 
 def load_run_generators(cfg: Config, variant: str, seed: int,
                         runtime: Runtime) -> dict[str, torch.nn.Module]:
@@ -42,7 +39,7 @@ def load_run_generators(cfg: Config, variant: str, seed: int,
     return {name: runtime.prepare(load_weights(
         build_generator(model_cfg, cfg.data.image_size),
         paths.model_dir(variant, seed) / f"{name}.pt", f"train@{variant}-{seed}")).eval()
-        for name in ("G_ab", "G_ba")}
+        for name in GENERATORS}
 
 
 def _save_translations(folder: Path, names: list[str], fake: torch.Tensor) -> None:
@@ -75,7 +72,7 @@ def evaluate_run(cfg: Config, variant: str, seed: int) -> dict[str, dict[str, An
     with stage_run("evaluate", params, variant=variant, seed=seed,
                    description=f"evaluation of {variant}, seed {seed}") as tracker, \
             atomic_dir(paths.translated_dir(variant, seed)) as out:
-        for direction, (source, target, forward, backward) in DIRECTIONS.items():
+        for direction, _, _, source, target, forward, backward in DIRECTIONS:
             folder = paths.PREPARED / f"test{source}"
             real = load_folder(folder, limit=cfg.eval.max_images)
             names = [f.name for f in image_files(folder)][:len(real)]

@@ -28,20 +28,19 @@ from cyclelab.data import images
 from cyclelab.data.background import Remover, make_background_remover
 from cyclelab.data.dataset import to_m11, to_uint8
 from cyclelab.data.prepare import output_names
+from cyclelab.directions import BY_CLI
 from cyclelab.errors import DataError
 from cyclelab.io import atomic_path
 from cyclelab.models import build_generator
 from cyclelab.models.init import load_weights
 
-# ``--direction`` -> the generator that maps it (``G_ab``: A -> B).
-DIRECTIONS = {"AtoB": "G_ab", "BtoA": "G_ba"}
 ONNX_OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "img_m11", "translated_m11"
 
 
 def generator_path(variant: str, seed: int, direction: str) -> Path:
     """The weights file of ``direction``'s generator in one trained run."""
-    return paths.model_dir(variant, seed) / f"{DIRECTIONS[direction]}.pt"
+    return paths.model_dir(variant, seed) / f"{BY_CLI[direction].generator}.pt"
 
 
 def load_generator(model_cfg: ModelConfig, variant: str, seed: int, direction: str, *,

@@ -35,6 +35,7 @@ from torch import nn
 
 from cyclelab.config import ClassifierConfig
 from cyclelab.data.dataset import load_folder, to_m11
+from cyclelab.directions import A_TO_B, BY_KEY
 from cyclelab.errors import DataError
 from cyclelab.metrics.similarity import psnr, ssim
 from cyclelab.paths import LABELS_FILE
@@ -42,7 +43,6 @@ from cyclelab.runtime import Runtime, seed_everything
 
 MODEL_FILE = "model.pt"
 META_FILE = "meta.json"
-DIRECTIONS = {"A_to_B": ("A", "B"), "B_to_A": ("B", "A")}
 
 # Catalogue sets whose test images come in pairs (the same scene in A and B). The pairing is in
 # the prepared file names: the same stem in both folders (aligned pix2pix halves, colorization),
@@ -52,7 +52,7 @@ ALIGNED_DATASETS = frozenset({"facades", "maps", "mini_pix2pix", "mini_colorizat
                               "cityscapes"})
 _PAIR_SUFFIXES = ("_leftImg8bit", "_gtFine_color", "_A", "_B")
 # The direction whose target is a label map, per dataset.
-SEGMENTATION = {"cityscapes": "A_to_B"}
+SEGMENTATION = {"cityscapes": A_TO_B.key}
 
 # Cityscapes colours (cityscapesScripts labels.py): the 19 evaluation classes in trainId order,
 # then the void classes' colours. A pixel nearest to a void colour is no class: ignored in the
@@ -406,11 +406,11 @@ def semantic_scores(direction: str, source_names: list[str], fake: torch.Tensor,
     in the same order; ``classifier_dir``: the classifier stage's folder (``<domain>/`` below
     it); ``dataset``: ``data.dataset``.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, got {direction!r}")
+    if direction not in BY_KEY:
+        raise ValueError(f"direction must be one of {sorted(BY_KEY)}, got {direction!r}")
     if len(source_names) != len(fake):
         raise ValueError(f"{len(source_names)} names for {len(fake)} translations")
-    source, target = DIRECTIONS[direction]
+    source, target = BY_KEY[direction].source, BY_KEY[direction].target
     prepared = Path(prepared)
     scores: dict[str, float] = {}
     labels = read_labels(prepared)

@@ -15,6 +15,7 @@ import torch
 
 from cyclelab.config import METRIC_NAMES, EvalConfig
 from cyclelab.data.dataset import to_m11, to_uint8
+from cyclelab.directions import DIRECTIONS
 from cyclelab.metrics import compute_distribution, compute_paired, extract_features
 from cyclelab.metrics.fid import fid_from_stats, reference_stats
 from cyclelab.metrics.inception import InceptionNet
@@ -159,8 +160,8 @@ class CurveScorer:
             net.eval()
         try:
             scores = {}
-            for direction, source, target, forward in (("A_to_B", "A", "B", G_ab),
-                                                       ("B_to_A", "B", "A", G_ba)):
+            for direction, forward in zip(DIRECTIONS, nets, strict=True):
+                source, target, direction = direction.source, direction.target, direction.key
                 fake, _ = translate(forward, lambda x: x, self.real[source],
                                     self.cfg.batch_size, runtime)
                 features = extract_features(self.inception, fake, self.cfg.batch_size,

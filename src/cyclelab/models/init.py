@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from cyclelab.directions import DIRECTIONS, GENERATORS
 from cyclelab.errors import DataError
 
 
@@ -61,8 +62,8 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
 # official code it extended, netG_A maps A -> B, so its words read as ``source``; its results
 # cannot tell which, and ``target`` (the default) is the reading this project began with.
 AE_INIT_DOMAINS: dict[str, dict[str, str]] = {
-    "target": {"G_ab": "B", "G_ba": "A"},
-    "source": {"G_ab": "A", "G_ba": "B"},
+    "target": {d.generator: d.target for d in DIRECTIONS},
+    "source": {d.generator: d.source for d in DIRECTIONS},
 }
 
 
@@ -103,7 +104,6 @@ def load_matching(net: nn.Module, state: dict[str, torch.Tensor], source: str) -
     net.load_state_dict(state, strict=True)
 
 
-GENERATORS = ("G_ab", "G_ba")
 INIT_FILE = "init.json"
 
 

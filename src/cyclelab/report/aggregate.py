@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from cyclelab.directions import DIRECTIONS
 from cyclelab.errors import DataError
 from cyclelab.metrics.uncertainty import holm, paired_difference, seed_interval, welch
 
@@ -182,7 +183,7 @@ def compare_variants(metrics: dict[str, dict], features: dict[str, dict[str, lis
     names, results, context = list(metrics), [], []
     for i, first in enumerate(names):
         for second in names[i + 1:]:
-            for direction, label in (("A_to_B", "A→B"), ("B_to_A", "B→A")):
+            for direction, label, *_ in DIRECTIONS:
                 s1, s2 = metrics[first].get(direction, {}), metrics[second].get(direction, {})
                 for metric in ("fid", "kid"):
                     if metric not in s1 or metric not in s2:

@@ -19,10 +19,11 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from cyclelab import directions  # noqa: E402
 from cyclelab.io import atomic_dir, read_json, write_text  # noqa: E402
 from cyclelab.report.aggregate import family_sentence, stage_name  # noqa: E402
 
-DIRECTIONS = (("A_to_B", "A→B"), ("B_to_A", "B→A"))
+DIRECTIONS = tuple((d.key, d.label) for d in directions.DIRECTIONS)  # (key, label) pairs
 # (key, label, format, lower is better)
 DISTRIBUTION_COLUMNS = (("fid", "FID ↓", "{:.1f}"), ("kid", "KID ↓", "{:.4f}"))
 PAIRED_COLUMNS = (("is", "IS ↑", "{:.2f}"), ("gms", "GMS ↓", "{:.3f}"),

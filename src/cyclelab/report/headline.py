@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from cyclelab import paths
+from cyclelab.directions import KEYS
 from cyclelab.errors import UserError
 from cyclelab.io import read_json
-
-DIRECTIONS = ("A_to_B", "B_to_A")
 
 
 def _ci(scores: dict[str, Any], key: str) -> str:
@@ -53,7 +52,7 @@ def headline(metrics_dir: Path = paths.METRICS) -> list[str]:
     for path in files:
         result = read_json(path, "dvc repro")
         n_seeds = result.get("n_seeds", 1)
-        for direction in DIRECTIONS:
+        for direction in KEYS:
             if direction in result:
                 lines.append(direction_line(path.stem, direction, result[direction])
                              + f" ({n_seeds} seed{'s' if n_seeds != 1 else ''})")

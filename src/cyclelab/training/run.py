@@ -27,6 +27,7 @@ from cyclelab.data.dataset import (
     to_m11,
     to_uint8,
 )
+from cyclelab.directions import GENERATORS, GRID_ROWS
 from cyclelab.io import atomic_dir, read_json, write_csv, write_json
 from cyclelab.models import build_discriminator, build_generator, count_parameters
 from cyclelab.models.init import INIT_FILE, load_weights
@@ -40,7 +41,6 @@ from cyclelab.training.loop import FitResult, fit
 from cyclelab.training.schedules import build_schedule
 from cyclelab.training.staged import candidate_scorer, run_stages, stages_of
 
-SAMPLE_ROWS = ("real A", "A→B", "A→B→A", "real B", "B→A", "B→A→B")
 SAMPLE_KEYS = ("real_a", "fake_b", "rec_a", "real_b", "fake_a", "rec_b")
 # A different image pool on every rank; the networks start equal on every rank.
 RANK_SEED_STRIDE = 7919
@@ -96,7 +96,7 @@ class TrainingRun:
             # seeds/000: each generator starts from an autoencoder's generator; every tensor
             # must load.
             sources = {g: (paths.init_dir(self.name), f"init@{self.name}")
-                       for g in ("G_ab", "G_ba")}
+                       for g in GENERATORS}
         elif init != "random":
             # seeds/002's second phase: another variant's final weights, same seed.
             sources = {n: (paths.model_dir(init, self.seed), f"train@{init}-{self.seed}")
@@ -159,7 +159,7 @@ class TrainingRun:
             return
         out = self.gan.translate(self.preview_a, self.preview_b)
         sample = grid([to_uint8(out[k]) for k in SAMPLE_KEYS], scale=display_scale(self.size),
-                      labels=SAMPLE_ROWS)
+                      labels=GRID_ROWS)
         save_png(sample, self.samples_dir / f"epoch_{epoch + 1:03d}.png")
         self.run.log_image(sample, f"samples/epoch_{epoch + 1:03d}.png")
 
@@ -270,7 +270,7 @@ class TrainingRun:
                 "generators": "ema" if self.train_cfg.ema > 0 else "raw",
                 "init": self.variant.init, "world_size": self.rank.world_size,
                 "stages": choices})
-        for net_name in ("G_ab", "G_ba"):
+        for net_name in GENERATORS:
             self.run.log_model(exported[net_name], net_name, self.size)
 
 
