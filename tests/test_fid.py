@@ -293,3 +293,27 @@ def test_load_stats_errors_name_the_file(tmp_path):
     fid.save_stats(partial, {"mu": np.zeros(3)})
     with pytest.raises(DataError, match="lacks sigma, n"):
         fid.load_stats(partial)
+
+
+def test_curve_scores_ssim_of_real_against_translated(tiny_weights):
+    # seeds/000 Fig. 12: SSIM of real against fake every k epochs, beside FID/KID.
+    from cyclelab.config import EvalConfig
+    from cyclelab.metrics.translation import CurveScorer
+    from cyclelab.runtime import make_runtime
+
+    path, sha = tiny_weights
+    net = inception.load_inception(path, sha)
+    gen = torch.Generator().manual_seed(0)
+    val_a, val_b = (torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=gen)
+                    for _ in range(2))
+    cfg = EvalConfig(metrics=["fid", "ssim"], batch_size=2)
+    curve = CurveScorer(net, val_a, val_b, cfg)
+    same = curve(torch.nn.Identity(), torch.nn.Identity(), make_runtime("cpu", "fp32"))
+    assert set(same) == {"fid_A_to_B", "fid_B_to_A", "ssim_A_to_B", "ssim_B_to_A"}
+    assert same["ssim_A_to_B"] == pytest.approx(1.0) and same["ssim_B_to_A"] == pytest.approx(1.0)
+    class Negate(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return -x
+
+    flipped = curve(Negate(), Negate(), make_runtime("cpu", "fp32"))
+    assert flipped["ssim_A_to_B"] < 0.5

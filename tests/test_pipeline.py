@@ -98,7 +98,8 @@ def test_metrics_are_finite_both_ways(study):
     # The FID curve during training (eval.every_k_epochs) in the epoch rows and the report.
     history = (study / "reports/plots/train/baseline/s0.csv").read_text().splitlines()
     assert "fid_A_to_B" in history[0] and "kid_B_to_A" in history[0]
-    assert "figures/fid_curve.png" in page
+    assert "ssim_A_to_B" in history[0] and "ssim_B_to_A" in history[0]  # seeds/000 Fig. 12
+    assert "figures/fid_curve.png" in page and "figures/ssim_curve.png" in page
 
 
 def test_one_mlflow_run_per_stage_execution(study):

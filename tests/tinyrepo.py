@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from cyclelab import config
+from cyclelab import config, presets
 from tests.conftest import REPO, TINY, write_params
 
 # Set by DVC or by a user's shell; a test sets what it needs itself.
@@ -50,12 +50,9 @@ def sh(args: list[str], cwd: Path, *, timeout: float = 600, check: bool = True,
 
 def merge(base: dict, override: dict) -> dict:
     """``base`` with ``override`` applied key by key (``variants`` replaced whole)."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "variants":
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
+    out = presets.merge(base, {k: v for k, v in override.items() if k != "variants"})
+    if "variants" in override:
+        out["variants"] = override["variants"]
     return out
 
 

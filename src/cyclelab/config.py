@@ -221,8 +221,9 @@ class EvalConfig:
     bootstrap: int = _f(200, ge=0, le=100_000, doc="resamples of the test images for the 95 % "
                                                    "CIs of FID/KID (0 = no CIs)")
     alpha: float = _f(0.05, gt=0.0, lt=0.5, doc="significance level of variant comparisons")
-    every_k_epochs: int = _f(0, ge=0, doc="FID/KID on a fixed validation subset every k training "
-                                          "epochs (0 = off; seeds/000 Fig. 12)")
+    every_k_epochs: int = _f(0, ge=0, doc="FID/KID and SSIM/PSNR (those of eval.metrics) on a "
+                                          "fixed validation subset every k training epochs "
+                                          "(0 = off; seeds/000 Fig. 12)")
     curve_images: int = _f(50, ge=2, doc="validation images per domain for the every-k-epochs "
                                          "curve")
     fid_cycle: bool = _f(False, doc="also FID of round-trip reconstructions vs the real source "
@@ -565,8 +566,8 @@ def from_dict(raw: Any) -> Config:
     return cfg
 
 
-def load(path: str | Path = PARAMS_FILE) -> Config:
-    """Read and validate a params file; raise :class:`ConfigError` with one clear line."""
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML params file; :class:`ConfigError` naming the file (and line) if it can't."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -579,6 +580,12 @@ def load(path: str | Path = PARAMS_FILE) -> Config:
         line = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", exc)
         raise ConfigError(f"{path}{line}: not valid YAML ({problem})") from None
+    return raw
+
+
+def load(path: str | Path = PARAMS_FILE) -> Config:
+    """Read and validate a params file; raise :class:`ConfigError` with one clear line."""
+    raw = read_yaml(path)
     try:
         return from_dict(raw)
     except ConfigError as exc:

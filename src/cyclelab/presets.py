@@ -58,12 +58,7 @@ def names(root: Path = Path(".")) -> list[str]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    raw = config.read_yaml(path)
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of params, got {type(raw).__name__}")
     return raw

@@ -138,9 +138,11 @@ def as_line(scores: dict[str, Any], line: str,
 
 
 class CurveScorer:
-    """FID/KID of both directions on a fixed subset of the validation images, during training
-    (``eval.every_k_epochs``; seeds/000 Fig. 12). The real subsets' features are extracted
-    once; each call translates the subsets and scores them (no CIs: a curve, not a result)."""
+    """FID/KID and the paired metrics (SSIM, PSNR of real against translated) of ``eval.metrics``
+    for both directions on a fixed subset of the validation images, during training
+    (``eval.every_k_epochs``; seeds/000 Fig. 12 is SSIM of real against fake every 5 epochs).
+    The real subsets' features are extracted once; each call translates the subsets and scores
+    them (no CIs: a curve, not a result)."""
 
     def __init__(self, inception: InceptionNet, val_a: torch.Tensor, val_b: torch.Tensor,
                  cfg: EvalConfig, seed: int = 0) -> None:
@@ -153,7 +155,9 @@ class CurveScorer:
 
     def __call__(self, G_ab: torch.nn.Module, G_ba: torch.nn.Module,
                  runtime: Runtime) -> dict[str, float]:
-        """``{fid_A_to_B, kid_A_to_B, fid_B_to_A, kid_B_to_A}`` of the generators now."""
+        """``{<metric>_A_to_B, <metric>_B_to_A}`` of the generators now, for each of ``fid``,
+        ``kid``, ``ssim`` and ``psnr`` that ``eval.metrics`` names (paired metrics: the mean
+        over the subset's pairs)."""
         nets = (G_ab, G_ba)
         modes = [net.training for net in nets]
         for net in nets:
@@ -168,8 +172,10 @@ class CurveScorer:
                                             progress=False)
                 result = distribution_scores(features, self.stats[target], self.cfg, self.seed,
                                              self.inception.sha256)
+                paired = compute_paired(self.cfg.metrics, _hwc(self.real[source]), _hwc(fake))
                 scores |= {f"{k}_{direction}": v for k, v in result.items()
                            if k in ("fid", "kid")}
+                scores |= {f"{k}_{direction}": float(v.mean()) for k, v in paired.items()}
         finally:
             for net, mode in zip(nets, modes, strict=True):
                 net.train(mode)

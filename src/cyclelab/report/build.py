@@ -143,22 +143,24 @@ def plot_losses(histories: dict[str, list[dict]], path: Path) -> Path | None:
     return path
 
 
-def plot_curve(histories: dict[str, list[dict]], path: Path) -> Path | None:
-    """FID during training on the fixed test subset (``eval.every_k_epochs``), per run."""
-    if not any("fid_A_to_B" in r for rows in histories.values() for r in rows):
+def plot_curve(histories: dict[str, list[dict]], path: Path, key: str = "fid",
+               label: str = "FID (lower is better)") -> Path | None:
+    """``key`` (fid, kid, ssim, psnr) during training on the fixed validation subset
+    (``eval.every_k_epochs``), per run; None when no epoch row has it."""
+    if not any(f"{key}_{DIRECTIONS[0][0]}" in r for rows in histories.values() for r in rows):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     for ax, (direction, title) in zip(axes, DIRECTIONS, strict=True):
         for run, rows in histories.items():
-            points = [(r["epoch"], r[f"fid_{direction}"]) for r in rows
-                      if isinstance(r.get(f"fid_{direction}"), float)]
+            points = [(r["epoch"], r[f"{key}_{direction}"]) for r in rows
+                      if isinstance(r.get(f"{key}_{direction}"), float)]
             if points:
                 ax.plot(*zip(*points, strict=True), marker="o", label=run)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("FID on the test subset")
+    axes[0].set_ylabel(f"{label}, validation subset")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -304,6 +306,8 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
             "kid": plot_distribution(metrics, "kid", "KID", tmp / "kid.png"),
             "losses": plot_losses(histories, tmp / "losses.png"),
             "curve": plot_curve(histories, tmp / "fid_curve.png"),
+            "ssim_curve": plot_curve(histories, tmp / "ssim_curve.png", "ssim",
+                                     "SSIM of real vs translated (higher is better)"),
             "ssim": ssim_box,
             "ssim_sorted": ssim_lines,
         }
@@ -325,7 +329,8 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
     titles = (("fid", "FID by variant (95 % CI; dashed: doing nothing, dotted: floor)"),
               ("kid", "KID by variant (95 % CI; dashed: doing nothing, dotted: floor)"),
               ("losses", "Losses per epoch"),
-              ("curve", "FID during training (fixed test subset, eval.every_k_epochs)"),
+              ("curve", "FID during training (fixed validation subset, eval.every_k_epochs)"),
+              ("ssim_curve", "SSIM of real vs translated during training (the same subset)"),
               ("ssim", "SSIM per test image"),
               ("ssim_sorted", "SSIM per test image, sorted"))
     how_to_read = (
