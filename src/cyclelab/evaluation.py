@@ -17,11 +17,13 @@ import torch
 from PIL import Image
 
 from cyclelab import config, paths
-from cyclelab.config import Config
+from cyclelab.config import Config, EvalConfig
 from cyclelab.data.dataset import image_files, load_folder
 from cyclelab.directions import DIRECTIONS, GENERATORS, GRID_ROWS
 from cyclelab.io import atomic_dir, atomic_path, read_json, write_csv, write_json
-from cyclelab.metrics import load_inception, load_stats
+from cyclelab.metrics import compute_paired, extract_features, load_inception, load_stats
+from cyclelab.metrics.fid import fid_from_stats, reference_stats
+from cyclelab.metrics.inception import InceptionNet
 from cyclelab.metrics.inception_score import load_is_network, unavailable_reason
 from cyclelab.metrics.semantic import semantic_scores
 from cyclelab.metrics.translation import eval_runtime, score_direction, translate
@@ -46,6 +48,34 @@ def _save_translations(folder: Path, names: list[str], fake: torch.Tensor) -> No
     folder.mkdir()
     for name, img in zip(names, fake, strict=True):
         Image.fromarray(img.permute(1, 2, 0).numpy()).save(folder / name)
+
+
+def report_pairs(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
+                 fake_features: np.ndarray | None, inception: InceptionNet, cfg: EvalConfig,
+                 ) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """seeds/000's comparisons (its Figs 10-11), with ``eval.fid_cycle``: FID of the real source
+    images against the set of their translations (``fid_real_fake``) and of the reconstructions
+    against the translations (``fid_rec_fake``); SSIM/PSNR of each reconstruction against its
+    translation (``ssim_rec_fake``; real against fake is ``ssim``). The per-image values too.
+
+    These pairs measure how far a translation moved from its input, not how much it looks like
+    the target domain: doing nothing scores FID 0 on ``fid_real_fake``. They are reported to
+    compare with the report, beside the standard FID against the target domain.
+    """
+    if not cfg.fid_cycle:
+        return {}, {}
+    scores: dict[str, float] = {}
+    if fake_features is not None:
+        stats = {name: reference_stats(extract_features(inception, images, cfg.batch_size,
+                                                        progress=False), inception.sha256)
+                 for name, images in (("real", real), ("rec", rec))}
+        fake_stats = reference_stats(fake_features, inception.sha256)
+        scores |= {f"fid_{name}_fake": fid_from_stats(stats[name], fake_stats) for name in stats}
+    per_image = {f"{name}_rec_fake": [float(v) for v in values] for name, values in
+                 compute_paired(cfg.metrics, rec.permute(0, 2, 3, 1).numpy(),
+                                fake.permute(0, 2, 3, 1).numpy()).items()}
+    scores |= {key: float(np.mean(values)) for key, values in per_image.items()}
+    return scores, per_image
 
 
 def evaluate_run(cfg: Config, variant: str, seed: int) -> dict[str, dict[str, Any]]:
@@ -82,6 +112,9 @@ def evaluate_run(cfg: Config, variant: str, seed: int) -> dict[str, dict[str, An
             scores, per_image, feats = score_direction(
                 real, fake, rec, reference[target], inception, cfg.eval, seed=seed,
                 source_reference=reference[source], is_net=is_net)
+            pairs, pair_images = report_pairs(real, fake, rec, feats, inception, cfg.eval)
+            scores |= pairs
+            per_image |= pair_images
             if feats is not None:
                 features[direction] = feats.astype(np.float32)
             scores |= semantic_scores(direction, names, fake, prepared=paths.PREPARED,

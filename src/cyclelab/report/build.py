@@ -30,7 +30,11 @@ PAIRED_COLUMNS = (("is", "IS ↑", "{:.2f}"), ("gms", "GMS ↓", "{:.3f}"),
                   ("fid_rec", "FID rec ↓", "{:.1f}"), ("ssim", "SSIM ↑", "{:.3f}"),
                   ("ssim_cycle", "cycle SSIM ↑", "{:.3f}"),
                   ("psnr_cycle", "cycle PSNR ↑", "{:.2f}"),
-                  ("label_accuracy", "label acc. ↑", "{:.3f}"))
+                  ("label_accuracy", "label acc. ↑", "{:.3f}"),
+                  # seeds/000's pairs (eval.fid_cycle): distance from the input, not quality
+                  ("fid_real_fake", "FID real–fake", "{:.1f}"),
+                  ("fid_rec_fake", "FID rec–fake", "{:.1f}"),
+                  ("ssim_rec_fake", "SSIM rec–fake", "{:.3f}"))
 LINES = (("identity", "doing nothing (untranslated source vs target)"),
          ("floor", "floor (real target test vs real target train, same N)"),
          ("ceiling", "ceiling (target classifier on real target test images)"))
