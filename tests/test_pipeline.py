@@ -102,6 +102,34 @@ def test_metrics_are_finite_both_ways(study):
     assert "figures/fid_curve.png" in page and "figures/ssim_curve.png" in page
 
 
+def test_collect_study_gathers_every_finished_run_for_its_page(study, tmp_path):
+    # bench/collect_study.py: what docs/studies/<name>/ commits (numbers, runs, small figures).
+    sys.path.insert(0, str(study / "bench"))
+    try:
+        import collect_study
+    finally:
+        sys.path.remove(str(study / "bench"))
+    from cyclelab.report import study_page
+
+    collect_study.main(study, tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    runs = json.loads((tmp_path / "runs.json").read_text())
+    names = {"baseline", "ae_init", *FINETUNES}
+    assert set(metrics) == names
+    assert metrics["baseline"]["seeds"] == SEEDS
+    assert metrics["baseline"]["A_to_B"]["fid_seeds"] == [json.loads(
+        (study / f"reports/seeds/baseline/s{s}.json").read_text())["A_to_B"]["fid"] for s in SEEDS]
+    assert set(runs) == {f"{v}/s{s}" for v in names for s in SEEDS}
+    assert all(r["epochs"] >= 1 and r["train_seconds"] > 0 for r in runs.values())
+    assert json.loads((tmp_path / "seeds/ae_init/s1.json").read_text()) == json.loads(
+        (study / "reports/seeds/ae_init/s1.json").read_text())
+    assert json.loads((tmp_path / "comparisons.json").read_text()) == json.loads(
+        (study / "reports/comparisons.json").read_text())
+    assert (tmp_path / "figures/samples_baseline_s0.png").is_file()
+    assert (tmp_path / "figures/ssim_curve.png").is_file()
+    assert "| A→B | doing nothing |" in study_page.tables(metrics)
+
+
 def test_one_mlflow_run_per_stage_execution(study):
     with sqlite3.connect(study / "mlflow.db") as db:
         rows = db.execute("SELECT t.value, r.status FROM runs r JOIN tags t ON "

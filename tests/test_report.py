@@ -11,7 +11,7 @@ from PIL import Image
 
 from cyclelab.errors import DataError
 from cyclelab.io import write_csv, write_json
-from cyclelab.report.build import build_report, metrics_table, verdict_lines
+from cyclelab.report.build import build_report, image_means, metrics_table, verdict_lines
 
 LINES = {"fid_identity": 200.0, "fid_identity_ci95": [190.0, 210.0], "fid_floor": 50.0,
          "fid_floor_ci95": [45.0, 55.0], "kid_identity": 0.1, "kid_floor": 0.0}
@@ -54,7 +54,7 @@ def test_report_from_stage_outputs(tmp_path):
     assert "baseline A→B: FID 300.0 is worse than doing nothing" in page
     assert "(test sentence)" in page and "Lowest FID" not in page
     assert "<tr><th>dataset</th><td>digits</td></tr>" in page
-    for name in ("fid.png", "kid.png", "losses.png", "ssim.png", "ssim_sorted.png",
+    for name in ("fid.png", "kid.png", "losses.png", "ssim.png", "ssim_lines.png",
                  "samples_baseline_s0.png"):
         assert (reports / "figures" / name).stat().st_size > 0
         assert f"figures/{name}" in page
@@ -138,3 +138,10 @@ def test_the_study_table_says_how_many_images_each_split_has_and_how_many_were_d
     assert facts["images (train / validation / test), A; B"] == "357 / 40 / 100; 360 / 40 / 90"
     assert facts["training copies of validation or test images dropped"] == \
         "3 (data.drop_duplicates: true)"
+
+
+def test_ssim_lines_keep_test_image_order_and_average_seeds():
+    # seeds/000's line plots (Figs 3, 5) follow the test images, not the sorted values.
+    rows = [{"file": "b.png", "ssim": 0.2}, {"file": "a.png", "ssim": 0.9},
+            {"file": "b.png", "ssim": 0.4}, {"file": "a.png", "ssim": 0.7}]
+    assert image_means(rows, "ssim") == pytest.approx([0.3, 0.8])

@@ -62,14 +62,14 @@ def _fmt(value: Any, pattern: str) -> str:
     return pattern.format(value)
 
 
-def _with_ci(value: Any, ci: Any, pattern: str) -> str:
+def with_ci(value: Any, ci: Any, pattern: str) -> str:
     text = _fmt(value, pattern)
     if isinstance(ci, list) and len(ci) == 2 and text != "–":
         text += f" [{_fmt(ci[0], pattern)}, {_fmt(ci[1], pattern)}]"
     return text
 
 
-def _with_std(scores: dict, key: str, pattern: str) -> str:
+def with_std(scores: dict, key: str, pattern: str) -> str:
     text = _fmt(scores.get(key), pattern)
     std = scores.get(f"{key}_std")
     if scores.get(f"{key}_seeds") and len(scores[f"{key}_seeds"]) > 1 and text != "–":
@@ -90,11 +90,11 @@ def metrics_table(metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]
         for direction, _ in DIRECTIONS:
             scores = data.get(direction, {})
             for key, _, pattern in DISTRIBUTION_COLUMNS:
-                cell = _with_ci(scores.get(key), scores.get(f"{key}_ci95"), pattern)
+                cell = with_ci(scores.get(key), scores.get(f"{key}_ci95"), pattern)
                 if key == "fid" and scores.get("worse_than_identity"):
                     cell = "⚠ " + cell
                 row.append(cell)
-            row += [_with_std(scores, key, pattern) for key, _, pattern in PAIRED_COLUMNS]
+            row += [with_std(scores, key, pattern) for key, _, pattern in PAIRED_COLUMNS]
         rows.append(row)
     first = next(iter(metrics.values()), {})
     for line, label in LINES:
@@ -102,7 +102,7 @@ def metrics_table(metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]
         for direction, _ in DIRECTIONS:
             scores = first.get(direction, {})
             for key, _, pattern in DISTRIBUTION_COLUMNS + PAIRED_COLUMNS:
-                row.append(_with_ci(scores.get(f"{key}_{line}"),
+                row.append(with_ci(scores.get(f"{key}_{line}"),
                                     scores.get(f"{key}_{line}_ci95"), pattern))
         if any(cell != "–" for cell in row[2:]):
             rows.append(row)
@@ -203,18 +203,29 @@ def plot_distribution(metrics: dict[str, dict], key: str, label: str,
     return path
 
 
+def image_means(rows: list[dict], key: str) -> list[float]:
+    """``key`` per test image (``file``) in the order the images first appear (the test
+    split's), averaged over the seeds whose rows repeat the image."""
+    by_image: dict[str, list[float]] = {}
+    for r in rows:
+        by_image.setdefault(str(r.get("file")), []).append(r[key])
+    return [sum(v) / len(v) for v in by_image.values()]
+
+
 def plot_ssim(per_image: dict[str, list[dict]], box_path: Path,
               line_path: Path) -> tuple[Path | None, Path | None]:
     """Per-image SSIM(real, translated) by variant and direction (seeds/000 Figs. 2–9): box
-    plots, and lines of the per-image values sorted from best to worst (all seeds pooled)."""
-    data, labels = [], []
+    plots (all seeds pooled), and lines of each test image's value (its mean over seeds) in
+    test-image order, as the report's line plots."""
+    data, labels, ordered = [], [], []
     for variant, rows in per_image.items():
         for direction, label in DIRECTIONS:
-            values = [r["ssim"] for r in rows if r.get("direction") == direction
-                      and isinstance(r.get("ssim"), float)]
-            if values:
-                data.append(values)
+            kept = [r for r in rows if r.get("direction") == direction
+                    and isinstance(r.get("ssim"), float)]
+            if kept:
+                data.append([r["ssim"] for r in kept])
                 labels.append((variant, direction, label))
+                ordered.append(image_means(kept, "ssim"))
     if not data:
         return None, None
     fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(data), 3.2))
@@ -227,11 +238,11 @@ def plot_ssim(per_image: dict[str, list[dict]], box_path: Path,
     plt.close(fig)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     for ax, (direction, title) in zip(axes, DIRECTIONS, strict=True):
-        for values, (variant, d, _) in zip(data, labels, strict=True):
+        for values, (variant, d, _) in zip(ordered, labels, strict=True):
             if d == direction:
-                ax.plot(sorted(values, reverse=True), label=variant)
+                ax.plot(values, label=variant, linewidth=0.8)
         ax.set_title(title)
-        ax.set_xlabel("test images, best first")
+        ax.set_xlabel("test image (test-split order; mean over seeds)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("SSIM(real, translated)")
     axes[0].legend(fontsize=8)
@@ -304,7 +315,7 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
     verdicts = verdict_lines(metrics, comparisons)
 
     with atomic_dir(figures) as tmp:
-        ssim_box, ssim_lines = plot_ssim(per_image, tmp / "ssim.png", tmp / "ssim_sorted.png")
+        ssim_box, ssim_lines = plot_ssim(per_image, tmp / "ssim.png", tmp / "ssim_lines.png")
         made = {
             "fid": plot_distribution(metrics, "fid", "FID", tmp / "fid.png"),
             "kid": plot_distribution(metrics, "kid", "KID", tmp / "kid.png"),
@@ -313,7 +324,7 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
             "ssim_curve": plot_curve(histories, tmp / "ssim_curve.png", "ssim",
                                      "SSIM of real vs translated (higher is better)"),
             "ssim": ssim_box,
-            "ssim_sorted": ssim_lines,
+            "ssim_lines": ssim_lines,
         }
         samples = {}
         for name, (v, s) in runs.items():
@@ -336,7 +347,7 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
               ("curve", "FID during training (fixed validation subset, eval.every_k_epochs)"),
               ("ssim_curve", "SSIM of real vs translated during training (the same subset)"),
               ("ssim", "SSIM per test image"),
-              ("ssim_sorted", "SSIM per test image, sorted"))
+              ("ssim_lines", "SSIM per test image, in test-split order (mean over seeds)"))
     how_to_read = (
         "FID/KID compare translated images with the real test images of the target domain "
         "(Inception features, lower is better); brackets hold the 95 % CI (bootstrap over test "

@@ -1,0 +1,55 @@
+"""docs/studies/<name>.md: the tables a page shows are the ones its committed metrics.json gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cyclelab.report import study_page
+from tests.conftest import REPO
+
+PAGES = sorted(p for p in (REPO / "docs" / "studies").glob("*.md")
+               if (p.with_suffix("") / "metrics.json").is_file())
+
+
+def _scores(fid: float, seeds: list[float], worse: bool = False) -> dict:
+    return {"fid": fid, "fid_std": 1.5, "fid_seeds": seeds, "fid_ci95": [fid - 2, fid + 2],
+            "fid_identity": 167.0, "fid_floor": 80.0, "ssim": 0.5, "ssim_seeds": seeds,
+            "ssim_std": 0.01, "fid_real_fake": 120.0, "fid_real_fake_seeds": seeds,
+            "fid_real_fake_std": 3.0, "worse_than_identity": worse}
+
+
+def test_tables_show_each_number_beside_its_lines_and_the_reports_values():
+    metrics = {"baseline": {"n_seeds": 3, "A_to_B": _scores(200.0, [1, 2, 3], worse=True),
+                            "B_to_A": _scores(150.0, [1, 2, 3])},
+               "ae_init": {"n_seeds": 3, "A_to_B": _scores(190.0, [1, 2, 3], worse=True),
+                           "B_to_A": _scores(140.0, [1, 2, 3])}}
+    text = study_page.tables(metrics)
+    assert text.startswith(study_page.BEGIN) and text.endswith(study_page.END)
+    assert "| A→B | baseline | 3 | ⚠ 200.0 ± 1.5 [198.0, 202.0] |" in text
+    assert "| B→A | ae_init | 3 | 140.0 ± 1.5 [138.0, 142.0] |" in text
+    assert "| A→B | doing nothing | – | 167.0 |" in text
+    assert "| B→A | floor (real vs real) | – | 80.0 |" in text
+    # seeds/000's own rows beside ours (its Real–Fake apples: 288.7 No VAE, 275.3 VAE).
+    assert "| Real and Fake Apples | 288.7 | 120.0 ± 3.0 | 275.3 | 120.0 ± 3.0 |" in text
+    assert "Rec and Fake Oranges | 258.0 | – | 247.6 | – |" in text
+    # A study without the report's variants has no report table.
+    assert "Real and Fake" not in study_page.tables({"real32": metrics["baseline"]})
+    sentence = "FID A→B: no significant difference between baseline and ae_init (…)."
+    assert text.count("\n- ") == 0
+    assert f"\n- {sentence}\n" in study_page.tables(metrics, [{"sentence": sentence}])
+    page = f"# study\n\ntext\n{text}\nmore\n"
+    assert study_page.embedded(page) == text and study_page.embedded("# none") == ""
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_committed_page_numbers_are_the_committed_json(page: Path):
+    folder = page.with_suffix("")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    comparisons = (json.loads((folder / "comparisons.json").read_text())
+                   if (folder / "comparisons.json").is_file() else None)
+    assert study_page.embedded(page.read_text()) == study_page.tables(metrics, comparisons), (
+        f"{page}: its tables differ from {folder}/metrics.json and comparisons.json; regenerate "
+        f"them with python -m cyclelab.report.study_page {folder}")
