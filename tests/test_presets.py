@@ -29,10 +29,32 @@ SEED000 = {
 }
 # Its second experiment: "increased the number of epochs the AE trained for to 500 epochs, and
 # we trained the CycleGAN for 75 epochs".
+# seeds/004 task 1: "an image size of 256x256"; "Random seed: 42"; "Learning rate: 2e-4";
+# "Betas: (0.5, 0.999)"; "λgp: 10.0", "λcyc: 10.0", "λid: 5.0", "λfm: 5.0", "λgan: 1.0";
+# "Cosine Annealing Warm Restarts", "t-0: 10", "t-mult: 2", "min-lr: 1e-5"; "a simple 99/1
+# split on training/validation data"; "BatchSizes = [3, 2, 1] Epochs = [100, 50, 30]
+# EvalThreshold = [10, 5, 3]"; no augmentations; spectral norm, PatchGAN and global heads;
+# relativistic loss; FID, IS and GMS in its table.
+SEED004 = {
+    "data.dataset": "selfie2anime", "data.image_size": 256, "seed": 42, "train.lr": 2e-4,
+    "train.beta1": 0.5, "train.beta2": 0.999, "train.lambda_gp": 10.0,
+    "train.lambda_cycle": 10.0, "train.lambda_identity": 5.0, "train.identity_weight": "absolute",
+    "train.lambda_fm": 5.0, "train.lambda_gan": 1.0, "train.lr_policy": "cosine_restarts",
+    "train.lr_t0": 10, "train.lr_t_mult": 2, "train.lr_min": 1e-5, "data.val_fraction": 0.01,
+    "train.stage_batch_sizes": [3, 2, 1], "train.stage_epochs": [100, 50, 30],
+    "train.stage_eval_every": [10, 5, 3], "train.flip": False, "train.diffaugment": [],
+    "model.discriminator": "dual_head", "model.generator": "attention",
+    "train.gan_loss": "relativistic",
+}
 REPORTS = {
     "seed000": SEED000,
     "seed000-long": {**SEED000, "ae.epochs": 500, "train.epochs": 75},
+    "seed004": SEED004,
 }
+# The variants each report compares, by their init.
+VARIANTS = {"seed000": {"baseline": "random", "ae_init": "ae"},
+            "seed000-long": {"baseline": "random", "ae_init": "ae"},
+            "seed004": {"attention_staged": "random"}}
 SEED000_GENERATOR_PARAMS = 4_297_219  # the report's printed count for "Sequential: 3-25"
 
 
@@ -46,7 +68,9 @@ def test_preset_sets_what_its_report_states(name):
     flat = config.flatten(config.from_dict(preset.params))
     assert {k: flat[k] for k in REPORTS[name]} == REPORTS[name]
     variants = {k: v["init"] for k, v in preset.params["variants"].items()}
-    assert variants == {"baseline": "random", "ae_init": "ae"}
+    assert variants == VARIANTS[name]
+    if "is" in flat["eval.metrics"]:
+        assert {"is", "gms"} <= set(flat["eval.metrics"])
     assert len(flat["study.seeds"]) >= 3  # the significance rule needs replicates
 
 
@@ -75,8 +99,7 @@ def test_missing_keys_names_a_key_left_out():
 def test_every_line_says_where_its_value_comes_from(name):
     """Each key line carries a comment (report, paper, ours or unused)."""
     lines = (REPO / "studies" / f"{name}.yaml").read_text().splitlines()
-    body = lines[lines.index("seed: 0                      # ours: the base seed; replicates "
-                             "come from study.seeds"):]
+    body = lines[next(i for i, ln in enumerate(lines) if ln.startswith("seed:")):]
     keyed = [ln for ln in body if ln.strip() and not ln.lstrip().startswith("#")
              and not ln.rstrip().endswith(":")]
     unannotated = [ln for ln in keyed if "#" not in ln]
@@ -187,3 +210,10 @@ def test_every_preset_runs_through_dvc_exp_run_with_the_smoke_override(tmp_path)
         tagged = {r[0] for r in db.execute("SELECT value FROM tags WHERE key = 'study'")}
     assert tagged == {f"{n}-smoke" for n in ran}
     assert sorted(n for g in runs.values() for n in g) == presets.names(REPO)
+
+
+def test_smoke_keeps_the_stages_of_staged_training_one_epoch_each():
+    smoke = presets.load("seed004", REPO, smoke=True).params["train"]
+    assert smoke["stage_batch_sizes"] == [3, 2, 1]
+    assert smoke["stage_epochs"] == [1, 1, 1] and smoke["stage_eval_every"] == [1, 1, 1]
+    assert presets.load("seed000", REPO, smoke=True).params["train"]["stage_epochs"] == []

@@ -76,6 +76,17 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _smoke_stages(params: dict[str, Any]) -> dict[str, Any]:
+    """Staged training (seed 004) keeps its stages under the smoke override, one epoch each
+    with a candidate after it (a list in smoke.yaml could only replace the number of stages)."""
+    train = params.get("train") or {}
+    stages = len(train.get("stage_epochs") or [])
+    if stages:
+        train = {**train, "stage_epochs": [1] * stages, "stage_eval_every": [1] * stages}
+        params = {**params, "train": train}
+    return params
+
+
 def load(name: str, root: Path = Path("."), *, smoke: bool = False) -> Preset:
     """Read and validate preset ``name`` (with the smoke overlay when ``smoke``)."""
     path = root / STUDIES / f"{name}.yaml"
@@ -88,7 +99,7 @@ def load(name: str, root: Path = Path("."), *, smoke: bool = False) -> Preset:
     if not isinstance(meta, dict) or set(META_FIELDS) - set(meta):
         raise UserError(f"{path}: needs a '{META_KEY}:' block with {', '.join(META_FIELDS)}")
     if smoke:
-        raw = merge(raw, _read(root / STUDIES / f"{SMOKE}.yaml"))
+        raw = _smoke_stages(merge(raw, _read(root / STUDIES / f"{SMOKE}.yaml")))
     try:
         config.from_dict(raw)
     except UserError as exc:
