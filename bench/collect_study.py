@@ -2,9 +2,11 @@
 
     python bench/collect_study.py STUDY_REPO docs/studies/seed000
 
-reads the finished study's reports (run `dvc repro` there first, with study.seeds listing the
-replicates that finished): reports/metrics/<variant>.json (the compare stage's aggregate over
-seeds) and reports/comparisons.json (the report stage's corrected tests), and writes
+reads the study's reports (run `dvc repro` there first, with study.seeds listing the
+replicates that finished; a partial study without the report stage's outputs gets its SSIM and
+curve figures drawn here from the runs, and no comparisons): reports/metrics/<variant>.json
+(the compare stage's aggregate over seeds) and reports/comparisons.json (the report stage's
+corrected tests), and writes
 OUT/metrics.json and OUT/comparisons.json (what the page's tables come from), OUT/runs.json (per
 run: epochs, training seconds from the epoch rows, precision, device), OUT/seeds/ (each
 replicate's own scores: reports/seeds/<variant>/s<seed>.json) and small figures: the last sample
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 
 from cyclelab.io import read_json, write_json
+from cyclelab.report.build import plot_curve, plot_ssim, read_csv
 from cyclelab.report.study_page import page_tables
 
 FIGURES = ("ssim.png", "ssim_lines.png", "fid.png", "kid.png", "ssim_curve.png", "fid_curve.png",
@@ -57,11 +60,21 @@ def main(study: Path, out: Path) -> None:
             samples = sorted((reports / "samples" / run).glob("epoch_*.png"))
             if samples:
                 shutil.copyfile(samples[-1], out / "figures" / f"samples_{variant}_s{seed}.png")
-    for name in FIGURES:
-        if (reports / "figures" / name).is_file():
-            shutil.copyfile(reports / "figures" / name, out / "figures" / name)
+    if (reports / "figures").is_dir():
+        for name in FIGURES:
+            if (reports / "figures" / name).is_file():
+                shutil.copyfile(reports / "figures" / name, out / "figures" / name)
+    else:  # a partial study (no report stage yet): the SSIM and curve figures from its runs
+        plot_ssim({v: [row for s in d["seeds"] for row in read_csv(
+            reports / "eval" / v / f"s{s}.csv")] for v, d in metrics.items()},
+            out / "figures" / "ssim.png", out / "figures" / "ssim_lines.png")
+        histories = {run: read_csv(reports / "plots" / "train" / f"{run}.csv") for run in runs}
+        plot_curve(histories, out / "figures" / "fid_curve.png")
+        plot_curve(histories, out / "figures" / "ssim_curve.png", "ssim",
+                   "SSIM of real vs translated (higher is better)")
     write_json(out / "metrics.json", metrics)
-    write_json(out / "comparisons.json", read_json(reports / "comparisons.json", "dvc repro"))
+    if (reports / "comparisons.json").is_file():
+        write_json(out / "comparisons.json", read_json(reports / "comparisons.json", "dvc repro"))
     write_json(out / "runs.json", runs)
     print(page_tables(out))
 

@@ -35,6 +35,9 @@ def test_tables_show_each_number_beside_its_lines_and_the_reports_values():
     # seeds/000's own rows beside ours (its Real–Fake apples: 288.7 No VAE, 275.3 VAE).
     assert "| Real and Fake Apples | 288.7 | 120.0 ± 3.0 | 275.3 | 120.0 ± 3.0 |" in text
     assert "Rec and Fake Oranges | 258.0 | – | 247.6 | – |" in text
+    # A partial study (one of the report's variants so far) shows – for the other.
+    partial = study_page.tables({"baseline": metrics["baseline"]})
+    assert "| Real and Fake Apples | 288.7 | 120.0 ± 3.0 | 275.3 | – |" in partial
     # A study without the report's variants has no report table.
     assert "Real and Fake" not in study_page.tables({"real32": metrics["baseline"]})
     sentence = "FID A→B: no significant difference between baseline and ae_init (…)."
