@@ -148,7 +148,7 @@ def test_minimal_params_file_gets_a_baseline_variant():
     assert (variant.init, model.ngf, train.epochs) == ("random", 16, 12)
 
 
-@pytest.mark.parametrize("kind", ["seed001", "dual_head"])
+@pytest.mark.parametrize("kind", ["seed001", "dual_head", "plain"])
 def test_discriminator_size_check_matches_what_the_network_runs(kind, tiny_raw):
     """The smallest image_size the check allows runs a training-mode forward; half is refused
     with one line instead of a crash in the first step (instance norm needs a 2x2 map)."""

@@ -140,7 +140,8 @@ def test_every_discriminator_builds_runs_and_learns_at_each_size(name, size):
 
 @pytest.mark.parametrize(("name", "size", "side"), [
     ("patch", 256, 30), ("pixel", 256, 256), ("random_crop", 256, 2), ("seed001", 256, 16),
-    ("dual_head", 256, 16), ("seed001", 32, 2), ("dual_head", 32, 2)])
+    ("dual_head", 256, 16), ("seed001", 32, 2), ("dual_head", 32, 2), ("plain", 256, 1),
+    ("plain", 32, 1)])
 def test_discriminator_maps_have_the_reported_size(name, size, side):
     # seed001 and dual_head: 16x16 at 256 px, as seeds 001 and 004 state.
     D = build_discriminator(dataclasses.replace(TINY_NETS, discriminator=name))
@@ -268,3 +269,54 @@ def test_network_summary_for_reports():
                            "(175,089 parameters, receptive field 70 px of 32 px)")
     assert "n_layers_d=1 (16 px) keeps the PatchGAN paper's ratio" in line
     assert "judges the whole image" not in network_summary(config.ModelConfig(), 256)
+
+
+@pytest.mark.parametrize("name", config.GENERATORS)
+def test_leaky_relu_generators_keep_the_weights_and_change_the_function(name):
+    """model.activation_g: leaky_relu (seeds/003) turns every ReLU layer of every generator
+    family into LeakyReLU(0.2) and nothing else: the same weights, another output."""
+    relu_cfg = dataclasses.replace(TINY_NETS, generator=name)
+    torch.manual_seed(0)
+    relu = build_generator(relu_cfg, 32)
+    torch.manual_seed(0)
+    leaky = build_generator(dataclasses.replace(relu_cfg, activation_g="leaky_relu"), 32)
+    assert not any(isinstance(m, torch.nn.ReLU) for m in leaky.modules())
+    slopes = {m.negative_slope for m in leaky.modules() if isinstance(m, torch.nn.LeakyReLU)}
+    assert slopes == {0.2}
+    assert sum(isinstance(m, torch.nn.ReLU) for m in relu.modules()) > 0
+    for a, b in zip(relu.state_dict().values(), leaky.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert not torch.allclose(relu(x), leaky(x))
+
+
+@pytest.mark.parametrize("name", config.DISCRIMINATORS)
+def test_reflect_padding_discriminators_pad_by_reflection(name):
+    """model.padding_d: reflect (seeds/003) makes every padded convolution reflect; with the
+    same weights the logits change (the border differs) and keep their shape."""
+    cfg = dataclasses.replace(TINY_NETS, discriminator=name, n_layers_d=2)
+    torch.manual_seed(0)
+    zeros = build_discriminator(cfg)
+    torch.manual_seed(0)
+    reflect = build_discriminator(dataclasses.replace(cfg, padding_d="reflect"))
+    padded = [m for m in reflect.modules()
+              if isinstance(m, torch.nn.Conv2d) and any(m.padding)]
+    if name in ("pixel", "seed001"):  # 1x1, and 2x2 stride-2 convolutions: nothing to pad
+        assert padded == []
+        return
+    assert padded and all(m.padding_mode == "reflect" for m in padded)
+    assert all(m.padding_mode == "zeros" for m in zeros.modules()
+               if isinstance(m, torch.nn.Conv2d))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    a, b = zeros(x), reflect(x)
+    assert a.shape == b.shape and not torch.allclose(a, b)
+
+
+def test_plain_discriminator_gives_one_logit_per_image_and_says_so():
+    from cyclelab.models import network_summary
+
+    cfg = dataclasses.replace(TINY_NETS, discriminator="plain", n_layers_d=2)
+    D = build_discriminator(cfg)
+    for size in (32, 48):
+        assert D(torch.rand(3, 3, size, size)).shape == (3, 1, 1, 1)
+    assert "one output per image" in network_summary(cfg, 32)

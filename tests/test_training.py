@@ -407,3 +407,19 @@ def test_autoencoder_scales_its_loss_as_cyclegan_does_on_cuda(tiny_params, preci
     assert math.isfinite(ae.step(to_m11(images(4, 1)))["loss_mse"])
     losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
     assert all(math.isfinite(v) for v in losses.values()) and losses["loss_gp"] > 0
+
+
+def test_sgd_optimisers_take_plain_gradient_steps(tiny_raw):
+    """train.optimizer_g / optimizer_d: sgd (seeds/003's "vanilla SGD"): with momentum 0
+    each weight moves by exactly -lr * its gradient; adam stays the default."""
+    gan = make_gan(config.from_dict(tiny_raw))
+    assert all(isinstance(o, torch.optim.Adam) for o in gan.optimizers.values())
+    tiny_raw["train"].update(optimizer_g="sgd", optimizer_d="sgd", lr=0.05, lr_d=0.01)
+    gan = make_gan(config.from_dict(tiny_raw))
+    assert all(isinstance(o, torch.optim.SGD) for o in gan.optimizers.values())
+    assert [o.param_groups[0]["lr"] for o in gan.optimizers.values()] == [0.05, 0.01]
+    assert all(o.param_groups[0]["momentum"] == 0.0 for o in gan.optimizers.values())
+    param = next(gan.D_a.parameters())
+    before = param.detach().clone()
+    gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
+    torch.testing.assert_close(param.detach(), before - 0.01 * param.grad)

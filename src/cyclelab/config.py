@@ -37,7 +37,10 @@ def _f(default: Any = dataclasses.MISSING, *, factory: Any = None, **meta: Any) 
 
 
 GENERATORS = ("resnet", "unet", "pixelshuffle", "attention")
-DISCRIMINATORS = ("patch", "pixel", "random_crop", "seed001", "dual_head")
+DISCRIMINATORS = ("patch", "pixel", "random_crop", "seed001", "dual_head", "plain")
+ACTIVATIONS = ("relu", "leaky_relu")
+D_PADDINGS = ("zeros", "reflect")
+OPTIMIZERS = ("adam", "sgd")
 AE_KINDS = ("ae", "seed000", "vae", "inpaint")
 GAN_LOSSES = ("lsgan", "vanilla", "hinge", "wgan-gp", "relativistic")
 POOLS = ("paper", "seed001")
@@ -119,6 +122,12 @@ class ModelConfig:
     upsample: str = _f("transpose", choices=UPSAMPLES, doc="generators' up-sampling: "
                        "transpose (stride-2 transposed convolution, the paper's) or resize_conv "
                        "(nearest resize, then a 3x3 convolution: no checkerboard)")
+    activation_g: str = _f("relu", choices=ACTIVATIONS, doc="the generators' activations: "
+                           "relu (the paper's) or leaky_relu (slope 0.2, seeds/003); every "
+                           "ReLU layer of any generator family")
+    padding_d: str = _f("zeros", choices=D_PADDINGS, doc="padding of the discriminators' "
+                        "convolutions: zeros (the paper's) or reflect (seeds/003); pixel and "
+                        "seed001 pad nothing")
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,10 @@ class TrainConfig:
     lr_d: float = _f(2.0e-4, gt=0.0, le=1.0)
     beta1: float = _f(0.5, ge=0.0, lt=1.0)
     beta2: float = _f(0.999, ge=0.0, lt=1.0)
+    optimizer_g: str = _f("adam", choices=OPTIMIZERS, doc="the generators' optimiser: adam "
+                          "(beta1, beta2) or sgd (momentum; seeds/003's 'vanilla SGD')")
+    optimizer_d: str = _f("adam", choices=OPTIMIZERS, doc="the discriminators' optimiser")
+    momentum: float = _f(0.0, ge=0.0, lt=1.0, doc="sgd: momentum (0 = plain SGD)")
     gan_loss: str = _f("lsgan", choices=GAN_LOSSES)
     lambda_cycle: float = _f(10.0, ge=0.0)
     lambda_identity: float = _f(0.5, ge=0.0, doc="fraction of lambda_cycle, as in the paper's code "
@@ -460,9 +473,10 @@ def _check_discriminator(model: ModelConfig, size: int, where: str,
             raise ConfigError(f"{where}.d_crop: got {model.d_crop}, must be <= {key}={size}")
         return
     # patch: n_layers_d stride-2 convolutions, then two 4x4 stride-1 ones (-1 px each);
-    # seed001 and dual_head: n_layers_d + 1 stride-2 convolutions, and instance norm needs a
-    # map of at least 2x2 after them; pixel: 1x1 convolutions.
-    smallest = {"patch": 3 * 2 ** n, "seed001": 2 ** (n + 2), "dual_head": 2 ** (n + 2)}
+    # seed001, dual_head and plain: n_layers_d + 1 stride-2 convolutions, and instance norm
+    # needs a map of at least 2x2 after them; pixel: 1x1 convolutions.
+    smallest = {"patch": 3 * 2 ** n, "seed001": 2 ** (n + 2), "dual_head": 2 ** (n + 2),
+                "plain": 2 ** (n + 2)}
     if size < smallest.get(kind, 1):
         raise ConfigError(f"{key}: got {size}, the discriminator needs >= "
                           f"{smallest[kind]} with {where}.n_layers_d={n} ({kind}); lower "

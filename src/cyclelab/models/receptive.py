@@ -45,6 +45,8 @@ def paper_ratio_layers(model_cfg, image_size: int, max_layers: int = 6) -> int:
 def field_note(model_cfg, image_size: int) -> str | None:
     """One line when each cell of the discriminator sees the whole image (field >= size): it
     is then a global discriminator, not a PatchGAN; None otherwise."""
+    if model_cfg.discriminator == "plain":
+        return "discriminator 'plain': one output per image (judges the whole image)"
     field = field_for(model_cfg, model_cfg.n_layers_d)
     if field < image_size:
         return None

@@ -54,6 +54,16 @@ def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None
         e.copy_(b)
 
 
+def optimizer(kind: str, params, lr: float, train_cfg, device: torch.device):
+    """``train.optimizer_g`` / ``optimizer_d``: Adam with ``beta1``/``beta2`` (fused: the same
+    update in one pass over each tensor, 5x faster than the per-tensor loop on the CPU, a sixth
+    of a 32 px step there; bench/RESULTS.md), or SGD with ``train.momentum``."""
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=train_cfg.momentum)
+    return torch.optim.Adam(params, lr=lr, betas=(train_cfg.beta1, train_cfg.beta2),
+                            fused=device.type in ("cpu", "cuda"))
+
+
 class CycleGAN:
     """``G_ab: A -> B``, ``G_ba: B -> A``, ``D_a`` judges A, ``D_b`` judges B."""
 
@@ -67,15 +77,13 @@ class CycleGAN:
             self.G_ab_ema, self.G_ba_ema = copy.deepcopy(self.G_ab), copy.deepcopy(self.G_ba)
             set_requires_grad([self.G_ab_ema, self.G_ba_ema], False)
             self.nets.update(G_ab_ema=self.G_ab_ema, G_ba_ema=self.G_ba_ema)
-        # Fused Adam: the same update in one pass over each tensor, 5x faster than the
-        # per-tensor loop on the CPU (a sixth of a 32 px step there; bench/RESULTS.md).
-        adam = {"betas": (train_cfg.beta1, train_cfg.beta2),
-                "fused": runtime.device.type in ("cpu", "cuda")}
         self.optimizers = {
-            "G": torch.optim.Adam([*self.G_ab.parameters(), *self.G_ba.parameters()],
-                                  lr=train_cfg.lr, **adam),
-            "D": torch.optim.Adam([*self.D_a.parameters(), *self.D_b.parameters()],
-                                  lr=train_cfg.lr_d, **adam),
+            "G": optimizer(train_cfg.optimizer_g, [*self.G_ab.parameters(),
+                                                   *self.G_ba.parameters()],
+                           train_cfg.lr, train_cfg, runtime.device),
+            "D": optimizer(train_cfg.optimizer_d, [*self.D_a.parameters(),
+                                                   *self.D_b.parameters()],
+                           train_cfg.lr_d, train_cfg, runtime.device),
         }
         self.gan = GAN_LOSSES[train_cfg.gan_loss]
         self.lambda_idt = identity_weight(train_cfg.lambda_cycle, train_cfg.lambda_identity,

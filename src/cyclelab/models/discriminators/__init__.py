@@ -12,6 +12,7 @@ from cyclelab.models.discriminators.dual_head import DualHeadDiscriminator
 from cyclelab.models.discriminators.patch import (
     PatchDiscriminator,
     PixelDiscriminator,
+    PlainDiscriminator,
     RandomCropDiscriminator,
 )
 from cyclelab.models.discriminators.seed001 import Seed001Discriminator
@@ -34,12 +35,17 @@ def _seed001(cfg) -> nn.Module:
     return Seed001Discriminator(ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm=cfg.norm)
 
 
+def _plain(cfg) -> nn.Module:
+    return PlainDiscriminator(ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm=cfg.norm)
+
+
 def _dual_head(cfg) -> nn.Module:
     return DualHeadDiscriminator(ndf=cfg.ndf, n_layers=cfg.n_layers_d, norm=cfg.norm)
 
 
 DISCRIMINATORS = {"patch": _patch, "pixel": _pixel, "random_crop": _random_crop,
-                  "seed001": _seed001, "dual_head": _dual_head}
+                  "seed001": _seed001, "dual_head": _dual_head, "plain": _plain}
 
 __all__ = ["DISCRIMINATORS", "DualHeadDiscriminator", "PatchDiscriminator",
-           "PixelDiscriminator", "RandomCropDiscriminator", "Seed001Discriminator"]
+           "PixelDiscriminator", "PlainDiscriminator", "RandomCropDiscriminator",
+           "Seed001Discriminator"]

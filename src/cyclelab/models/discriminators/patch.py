@@ -1,5 +1,6 @@
 """Convolutional discriminators of the official CycleGAN code (``patch``, ``pixel``) and seed
-003's ``random_crop``: a PatchGAN that judges one random crop of each image.
+003's ``random_crop`` (a PatchGAN that judges one random crop of each image) and ``plain`` (its
+"vanilla" discriminator: one real/fake output per image).
 
 Reference sizes (ndf 64, 3 channels): ``patch`` with ``n_layers_d: 3`` has 2,764,737 parameters
 and a 70x70 receptive field; ``pixel`` has 8,705 (1x1 field); ``random_crop`` at ``d_crop: 9``
@@ -107,3 +108,31 @@ class RandomCropDiscriminator(nn.Module):
         """Activations of the PatchGAN on a random crop (feature matching). Each call draws
         new windows, so features of a real and a fake image come from different places."""
         return self.patch.features(self.random_crop(img_m11))
+
+
+class PlainDiscriminator(nn.Module):
+    """Seed 003's "vanilla" discriminator: ``n_layers + 1`` stride-2 4x4 convolutions (norm and
+    LeakyReLU after all but the first's norm), then an average pool to 4x4 and one linear layer:
+    a single logit per image (N x 1 x 1 x 1), where a PatchGAN gives a map."""
+
+    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3,
+                 norm: str = "instance") -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
+                                   nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2**n, 8)
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias),
+                       make_norm(ndf * mult), nn.LeakyReLU(0.2, True)]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+                                  nn.Linear(ndf * mult * 16, 1))
+
+    def forward(self, img_m11):  # noqa: D102
+        return self.head(self.body(img_m11)).view(-1, 1, 1, 1)
+
+    def features(self, img_m11) -> list[torch.Tensor]:
+        """Activations after each LeakyReLU (feature matching)."""
+        return leaky_features(self.body, img_m11)
