@@ -46,15 +46,45 @@ SEED004 = {
     "model.discriminator": "dual_head", "model.generator": "attention",
     "train.gan_loss": "relativistic",
 }
+# seeds/003 task 1: "image size 28 x 28"; "increasing the size of the dataset from 100 images to
+# 500 images"; "2 conv layers, 2 ResNETs and 2 deConvs on the generator and the discriminator
+# had 3 conv layers and a reflection padding"; "activation for which Leaky ReLU [9] was used";
+# filters "8 and 16 ... 16 and 32 and 32 and 64, the results improved"; "0.0002 as the
+# original setting for the generators"; "We turned back to using Adam for all the optimizers".
+SEED003 = {
+    "data.dataset": "mnist2colored_mnist", "data.image_size": 28, "data.max_per_domain": 500,
+    "model.generator": "resnet", "model.n_blocks": 2, "model.ngf": 32, "model.ndf": 64,
+    "model.n_layers_d": 1, "model.activation_g": "leaky_relu", "model.padding_d": "reflect",
+    "model.upsample": "transpose", "train.lr": 2e-4, "train.optimizer_g": "adam",
+    "train.optimizer_d": "adam",
+}
 REPORTS = {
     "seed000": SEED000,
     "seed000-long": {**SEED000, "ae.epochs": 500, "train.epochs": 75},
+    "seed003": SEED003,
     "seed004": SEED004,
 }
 # The variants each report compares, by their init.
 VARIANTS = {"seed000": {"baseline": "random", "ae_init": "ae"},
             "seed000-long": {"baseline": "random", "ae_init": "ae"},
+            "seed003": {v: "random" for v in (
+                "reference", "blocks6", "blocks9", "plain_d", "random_crop_d", "filters_8_16",
+                "filters_16_32", "lr_d_1e-4", "sgd_d", "zero_pad_d")},
             "seed004": {"attention_staged": "random"}}
+# seeds/003's ablations, each against its final network: "2, 6, and 9 ResNet layer"; "Patch
+# Discriminator VS Vanilla Discriminator" ("a scalar output"); "only taking one cropped image
+# ... 8x8 for the MNIST"; filters 8/16 and 16/32; "the learning rate to 0.0001" for D; "Vanilla
+# Stochastic Gradient Descent"; "The reflection padding was removed".
+SEED003_ABLATIONS = {
+    "blocks6": {"model.n_blocks": 6}, "blocks9": {"model.n_blocks": 9},
+    "plain_d": {"model.discriminator": "plain"},
+    "random_crop_d": {"model.discriminator": "random_crop", "model.d_crop": 8},
+    "filters_8_16": {"model.ngf": 8, "model.ndf": 16},
+    "filters_16_32": {"model.ngf": 16, "model.ndf": 32},
+    "lr_d_1e-4": {"train.lr_d": 1e-4, "train.lr": 2e-4},
+    "sgd_d": {"train.optimizer_d": "sgd", "train.momentum": 0.0},
+    "zero_pad_d": {"model.padding_d": "zeros"},
+}
 SEED000_GENERATOR_PARAMS = 4_297_219  # the report's printed count for "Sequential: 3-25"
 
 
@@ -72,6 +102,16 @@ def test_preset_sets_what_its_report_states(name):
     if "is" in flat["eval.metrics"]:
         assert {"is", "gms"} <= set(flat["eval.metrics"])
     assert len(flat["study.seeds"]) >= 3  # the significance rule needs replicates
+
+
+def test_seed003_variants_are_its_ablations():
+    cfg = config.from_dict(presets.load("seed003", REPO).params)
+    for name, expected in SEED003_ABLATIONS.items():
+        _, model, train = cfg.variant(name)
+        resolved = {"model": model, "train": train}
+        for key, value in expected.items():
+            section, field = key.split(".")
+            assert getattr(resolved[section], field) == value, (name, key)
 
 
 def test_seed000_generator_has_the_reports_parameter_count():
@@ -217,3 +257,8 @@ def test_smoke_keeps_the_stages_of_staged_training_one_epoch_each():
     assert smoke["stage_batch_sizes"] == [3, 2, 1]
     assert smoke["stage_epochs"] == [1, 1, 1] and smoke["stage_eval_every"] == [1, 1, 1]
     assert presets.load("seed000", REPO, smoke=True).params["train"]["stage_epochs"] == []
+
+
+def test_readme_lists_every_preset():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert [n for n in presets.names(REPO) if f"| `{n}` |" not in readme] == []
