@@ -28,6 +28,23 @@ def leaky_features(body: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     return features
 
 
+def conv_stack(in_channels: int, ndf: int, n_layers: int, norm: str,
+               last_stride: int) -> tuple[list[nn.Module], int]:
+    """The PatchGAN trunk: a 4x4 stride-2 convolution with LeakyReLU, then ``n_layers`` 4x4
+    convolutions (channels doubling up to 8 * ndf) with norm and LeakyReLU, stride 2 except
+    the last (``last_stride``); also returns the last channel multiplier."""
+    make_norm, bias = norm_layer(norm), uses_bias(norm)
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
+                               nn.LeakyReLU(0.2, True)]
+    mult = 1
+    for n in range(1, n_layers + 1):
+        prev, mult = mult, min(2**n, 8)
+        stride = 2 if n < n_layers else last_stride
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
+                   make_norm(ndf * mult), nn.LeakyReLU(0.2, True)]
+    return layers, mult
+
+
 class PatchDiscriminator(nn.Module):
     """The PatchGAN of pix2pix/CycleGAN: with ``n_layers=3`` each output sees a 70x70 patch.
 
@@ -36,15 +53,8 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3,
                  norm: str = "instance") -> None:
         super().__init__()
-        make_norm, bias = norm_layer(norm), uses_bias(norm)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
-                                   nn.LeakyReLU(0.2, True)]
-        mult = 1
-        for n in range(1, n_layers + 1):
-            prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1  # the last feature layer keeps resolution
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
-                       make_norm(ndf * mult), nn.LeakyReLU(0.2, True)]
+        # the last feature layer keeps resolution
+        layers, mult = conv_stack(in_channels, ndf, n_layers, norm, last_stride=1)
         layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*layers)
 
@@ -118,14 +128,7 @@ class PlainDiscriminator(nn.Module):
     def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3,
                  norm: str = "instance") -> None:
         super().__init__()
-        make_norm, bias = norm_layer(norm), uses_bias(norm)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
-                                   nn.LeakyReLU(0.2, True)]
-        mult = 1
-        for n in range(1, n_layers + 1):
-            prev, mult = mult, min(2**n, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias),
-                       make_norm(ndf * mult), nn.LeakyReLU(0.2, True)]
+        layers, mult = conv_stack(in_channels, ndf, n_layers, norm, last_stride=2)
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(),
                                   nn.Linear(ndf * mult * 16, 1))
