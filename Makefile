@@ -27,7 +27,7 @@ study: setup
 	@echo "runs: $(BIN)/mlflow ui (in this folder); experiments: $(BIN)/dvc exp show"
 
 test: setup
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup --no-loadscope-reorder --durations=15
 
 lint: setup
 	$(BIN)/ruff check src pipeline tests bench

@@ -1,14 +1,25 @@
-"""Shared fixtures: tiny params (32 px, ngf 8, two steps) that most tests build objects from."""
+"""Shared fixtures: tiny params (32 px, ngf 8, two steps) that most tests build objects from.
+
+``make test`` runs the suite on every core (pytest-xdist, ``-n auto --dist loadgroup``): each
+worker computes on one thread, the long end-to-end tests start first, and the modules that share
+one study carry an ``xdist_group`` mark so that one worker builds it once.
+"""
 
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 from cyclelab import config
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Before torch loads (cyclelab.config does not import it): the workers share the cores, and
+    # the stages the tests start inherit the setting.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -44,3 +55,9 @@ def write_params(path: Path, raw: dict) -> Path:
     """Write ``raw`` as a params file (floats keep their YAML number form)."""
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The slow (end-to-end) tests first, in their order: with the scheduler's
+    ``--no-loadscope-reorder`` the longest work starts at once instead of last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -33,6 +33,9 @@ from tests.conftest import write_params
 from tests.httpserver import LocalServer
 from tests.tinyrepo import clean_env, clone_dir, reproduced, sh, stage_names, tiny_params
 
+# One xdist worker runs test_faults, test_sweep and test_team: they share one reproduced study.
+pytestmark = pytest.mark.xdist_group("reproduced")
+
 # ------------------------------------------------------------- corrupt files (fast, in-process)
 
 

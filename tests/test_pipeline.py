@@ -17,7 +17,8 @@ import yaml
 from tests.conftest import TINY, write_params
 from tests.tinyrepo import make_repo, sh, tiny_params
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs this module: its tests share one study (the module fixture).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
 
 SEEDS = [0, 1]
 # MLflow runs per stage script: the finetune's seeds are "train" runs, its scores "evaluate" ones.

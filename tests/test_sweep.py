@@ -18,7 +18,8 @@ import yaml
 
 from tests.tinyrepo import clone_dir, reproduced, sh
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs test_faults, test_sweep and test_team: they share one reproduced study.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reproduced")]
 
 GRID = {(5.0, 1.0e-4), (5.0, 2.0e-4), (10.0, 1.0e-4), (10.0, 2.0e-4)}
 

@@ -18,7 +18,8 @@ import pytest
 from tests.conftest import REPO, write_params
 from tests.tinyrepo import clean_env, clone_dir, reproduced, sh, tiny_params
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs test_faults, test_sweep and test_team: they share one reproduced study.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reproduced")]
 
 
 def free_port() -> int:
