@@ -15,7 +15,7 @@ import yaml
 from cyclelab import cli, config, presets
 from cyclelab.errors import UserError
 from tests.conftest import REPO
-from tests.tinyrepo import make_repo, sh
+from tests.tinyrepo import make_repo, run_dag_in_process, sh
 
 # seeds/000: "rescaled ... to 32x32"; "only used 3 blocks"; "Sequential: 3-25 ... 4,297,219"
 # (the generator); "a default value of 1 in the batch size for both the AE and the CycleGAN";
@@ -222,34 +222,59 @@ def test_dry_run_prints_the_params_and_writes_nothing(tmp_path, capsys, monkeypa
     assert written == presets.load("seed000", REPO, smoke=True).params
 
 
-@pytest.mark.slow
-def test_every_preset_runs_through_dvc_exp_run_with_the_smoke_override(tmp_path):
-    """The whole DAG of each study, smoke-sized, as `dvc exp run -n NAME-smoke`; presets whose
-    smoke params are identical (seed000-long differs from seed000 only in the epochs the smoke
-    override replaces) share one run, and the test says which."""
-    runs: dict[str, list[str]] = {}
+def smoke_groups() -> list[list[str]]:
+    """The presets grouped by identical smoke params (seed000-long differs from seed000 only in
+    the epochs the smoke override replaces): one run covers a group."""
+    groups: dict[str, list[str]] = {}
     for name in presets.names(REPO):
         key = json.dumps(presets.load(name, REPO, smoke=True).params, sort_keys=True)
-        runs.setdefault(key, []).append(name)
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
+# The preset that also runs as a named `dvc exp run` (the wiring every preset shares).
+EXP_RUN = "seed000"
+
+
+@pytest.mark.slow
+def test_a_preset_runs_as_a_named_dvc_experiment_tagged_in_mlflow(tmp_path):
+    """`python -m cyclelab study NAME --smoke` as a user runs it: `dvc exp run -n NAME-smoke`,
+    every variant scored, the report built, `dvc exp show` naming it, MLflow runs tagged."""
     repo = make_repo(tmp_path / "repo")
-    ran = []
-    for group in runs.values():
-        name = group[0]
-        proc = sh(["python", "-m", "cyclelab", "study", name, "--smoke"], repo, timeout=900)
-        assert f"dvc exp run -n {name}-smoke" in proc.stdout
-        ran.append(name)
-        variants = presets.load(name, REPO, smoke=True).params["variants"]
-        for variant in variants:  # every variant of the study scored, the report built
-            assert json.loads((repo / "reports" / "metrics" / f"{variant}.json").read_text())
-        assert (repo / "reports" / "index.html").is_file()
+    proc = sh(["python", "-m", "cyclelab", "study", EXP_RUN, "--smoke"], repo, timeout=900)
+    assert f"dvc exp run -n {EXP_RUN}-smoke" in proc.stdout
+    for variant in presets.load(EXP_RUN, REPO, smoke=True).params["variants"]:
+        assert json.loads((repo / "reports" / "metrics" / f"{variant}.json").read_text())
+    assert (repo / "reports" / "index.html").is_file()
     shown = sh(["dvc", "exp", "show", "--no-pager", "--json"], repo).stdout
     names_shown = {e.get("name") for rev in json.loads(shown)
                    for e in (rev.get("experiments") or []) for e in e.get("revs", [])}
-    assert {f"{n}-smoke" for n in ran} <= names_shown
+    assert f"{EXP_RUN}-smoke" in names_shown
     with sqlite3.connect(repo / "mlflow.db") as db:
         tagged = {r[0] for r in db.execute("SELECT value FROM tags WHERE key = 'study'")}
-    assert tagged == {f"{n}-smoke" for n in ran}
-    assert sorted(n for g in runs.values() for n in g) == presets.names(REPO)
+    assert tagged == {f"{EXP_RUN}-smoke"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group", [g for g in smoke_groups() if EXP_RUN not in g],
+                         ids=lambda group: "+".join(group))
+def test_every_preset_runs_its_whole_dag_with_the_smoke_override(group, tmp_path, monkeypatch):
+    """Each other preset's whole DAG, smoke-sized: the stages `dvc repro` would run for its
+    params, in DVC's order, through the real stage code in this process (the DVC wiring they
+    share is the named experiment above); every variant trained and scored, the report built."""
+    params = presets.load(group[0], REPO, smoke=True).params
+    repo = make_repo(tmp_path / "repo", params)
+    ran = run_dag_in_process(repo, monkeypatch)
+    for variant in params["variants"]:
+        assert f"train --variant {variant} --seed 0" in ran
+        assert json.loads((repo / "reports" / "metrics" / f"{variant}.json").read_text())
+    assert ran[-1] == "report" and (repo / "reports" / "index.html").is_file()
+
+
+def test_smoke_groups_cover_every_preset_once():
+    groups = smoke_groups()
+    assert sorted(n for g in groups for n in g) == presets.names(REPO)
+    assert sum(EXP_RUN in g for g in groups) == 1
 
 
 def test_smoke_keeps_the_stages_of_staged_training_one_epoch_each():

@@ -9,7 +9,10 @@ the caller."""
 from __future__ import annotations
 
 import copy
+import json
 import os
+import runpy
+import shlex
 import shutil
 import subprocess
 import sys
@@ -107,3 +110,47 @@ def reproduced(tmp_path_factory: Any, target: str = "evaluate") -> Path:
 def stage_names(repo: Path) -> list[str]:
     """The stages ``dvc.yaml`` defines (foreach/matrix expanded: ``evaluate@baseline-0``)."""
     return sh(["dvc", "stage", "list", "--name-only"], repo).stdout.split()
+
+
+# The stages' commands in an order DVC may run them (every stage after what it depends on).
+_DAG_SCRIPT = """
+import json, networkx
+from dvc.repo import Repo
+with Repo(".") as repo:
+    graph = repo.index.graph  # edges run from a stage to the stages it depends on
+    order = reversed(list(networkx.lexicographical_topological_sort(graph, key=str)))
+    print(json.dumps([stage.cmd for stage in order if getattr(stage, "cmd", None)]))
+"""
+
+
+def dag_commands(repo: Path) -> list[tuple[str, list[str]]]:
+    """``(stage script, arguments)`` of every stage of ``repo``'s DAG, each after the stages it
+    depends on, as DVC resolves ``dvc.yaml`` against the repo's params."""
+    out = sh(["python", "-c", _DAG_SCRIPT], repo).stdout
+    commands = []
+    for line in json.loads(out):
+        python, script, *args = shlex.split(line)
+        assert python == "python" and script.startswith("pipeline/"), line
+        commands.append((Path(script).stem, args))
+    assert commands, out
+    return commands
+
+
+def run_dag_in_process(repo: Path, monkeypatch: Any) -> list[str]:
+    """Run the stages of ``dvc repro`` in ``repo`` in this process, in DVC's order: the real
+    stage code on the DAG that ``dvc.yaml`` makes of the repo's params, without a process and
+    a torch import per stage. Returns the commands run; fails at the first stage that fails."""
+    monkeypatch.chdir(repo)
+    for name in LEAKY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    ran = []
+    for script, args in dag_commands(repo):
+        monkeypatch.setattr(sys, "argv", [f"pipeline/{script}.py", *args])
+        try:  # the script as `python pipeline/<script>.py` runs it
+            runpy.run_path(str(repo / "pipeline" / f"{script}.py"), run_name="__main__")
+            code = 0
+        except SystemExit as done:
+            code = done.code
+        assert code == 0, f"{script} {' '.join(args)} exited {code}"
+        ran.append(" ".join([script, *args]))
+    return ran
