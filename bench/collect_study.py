@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 
 from cyclelab.io import read_json, write_json
-from cyclelab.report.build import plot_curve, plot_ssim, read_csv
+from cyclelab.report.figures import plot_curve, plot_ssim
 from cyclelab.report.study_page import page_tables
+from cyclelab.report.tables import read_csv
 
 FIGURES = ("ssim.png", "ssim_lines.png", "fid.png", "kid.png", "ssim_curve.png", "fid_curve.png",
            "losses.png")

@@ -11,7 +11,9 @@ from PIL import Image
 
 from cyclelab.errors import DataError
 from cyclelab.io import write_csv, write_json
-from cyclelab.report.build import build_report, image_means, metrics_table, verdict_lines
+from cyclelab.report.build import build_report, verdict_lines
+from cyclelab.report.figures import image_means
+from cyclelab.report.tables import metrics_table
 
 LINES = {"fid_identity": 200.0, "fid_identity_ci95": [190.0, 210.0], "fid_floor": 50.0,
          "fid_floor_ci95": [45.0, 55.0], "kid_identity": 0.1, "kid_floor": 0.0}

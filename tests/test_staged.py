@@ -11,7 +11,7 @@ from cyclelab.data.dataset import UnpairedBatches
 from cyclelab.models import build_discriminator, build_generator
 from cyclelab.runtime import make_runtime
 from cyclelab.training.cyclegan import CycleGAN
-from cyclelab.training.staged import Stage, run_stages, stages_of
+from cyclelab.training.staged import Stage, candidate_scorer, run_stages, stages_of
 
 
 def images(n: int, value: int) -> torch.Tensor:
@@ -84,3 +84,16 @@ def test_stage_params_are_validated(tiny_raw):
     tiny_raw["train"]["stage_eval_every"] = [10, 5]
     with pytest.raises(config.ConfigError, match="one entry per stage"):
         config.from_dict(tiny_raw)
+
+
+def test_candidate_score_is_the_mean_over_directions_by_the_exported_generators():
+    seen = []
+
+    def scorer(G_ab, G_ba, runtime):
+        seen.append((G_ab, G_ba))
+        return {"fid_A_to_B": 10.0, "fid_B_to_A": 30.0, "kid_A_to_B": 0.01, "kid_B_to_A": 0.03}
+
+    raw, ema = {"G_ab": object(), "G_ba": object()}, {"G_ab_ema": object(), "G_ba_ema": object()}
+    assert candidate_scorer(scorer, None, "fid")(raw) == pytest.approx(20.0)
+    assert candidate_scorer(scorer, None, "kid")(raw | ema) == pytest.approx(20.0)  # KID x1000
+    assert seen == [(raw["G_ab"], raw["G_ba"]), (ema["G_ab_ema"], ema["G_ba_ema"])]

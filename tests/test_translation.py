@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from cyclelab.metrics import extract_features, load_inception, reference_stats
-from cyclelab.metrics.translation import score_direction, translate
+from cyclelab.metrics.fid import fid_from_stats
+from cyclelab.metrics.translation import CurveScorer, score_direction, translate
 from cyclelab.runtime import make_runtime
+from cyclelab.training.staged import candidate_scorer
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +83,18 @@ def test_seed000_pairs_real_fake_and_rec_fake(inception, tiny_params):
     assert same["ssim_rec_fake"] == pytest.approx(1.0)
     off = dataclasses.replace(cfg, fid_cycle=False)
     assert report_pairs(real, inverted, real, feats, inception, off) == ({}, {})
+
+
+def test_candidate_score_of_identity_maps_is_the_fid_between_subsets(inception, tiny_params):
+    # Identity generators turn A into "fake B" and B into "fake A": both directions' FID is the
+    # FID between the two real subsets, computed here on its own; the modes stay as they were.
+    gen = torch.Generator().manual_seed(0)
+    val_a, val_b = (torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=gen)
+                    for n in (4, 3))
+    G_ab, G_ba = torch.nn.Identity().train(), torch.nn.Identity().eval()
+    scorer = CurveScorer(inception, val_a, val_b, tiny_params.eval, metrics=["fid"])
+    score = candidate_scorer(scorer, make_runtime("cpu", "fp32"), "fid")
+    stats_a, stats_b = (reference_stats(extract_features(inception, v)) for v in (val_a, val_b))
+    expected = (fid_from_stats(stats_b, stats_a) + fid_from_stats(stats_a, stats_b)) / 2
+    assert score({"G_ab": G_ab, "G_ba": G_ba}) == pytest.approx(expected, rel=1e-6)
+    assert G_ab.training and not G_ba.training

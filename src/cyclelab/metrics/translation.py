@@ -138,16 +138,18 @@ def as_line(scores: dict[str, Any], line: str,
 
 
 class CurveScorer:
-    """FID/KID and the paired metrics (SSIM, PSNR of real against translated) of ``eval.metrics``
-    for both directions on a fixed subset of the validation images, during training
-    (``eval.every_k_epochs``; seeds/000 Fig. 12 is SSIM of real against fake every 5 epochs).
-    The real subsets' features are extracted once; each call translates the subsets and scores
-    them (no CIs: a curve, not a result)."""
+    """FID/KID and the paired metrics (SSIM, PSNR of real against translated) of ``metrics``
+    (default ``eval.metrics``) for both directions on a fixed subset of the validation images,
+    during training: the ``eval.every_k_epochs`` curve (seeds/000 Fig. 12 is SSIM of real
+    against fake every 5 epochs) and staged training's candidates (:mod:`cyclelab.training.staged`).
+    The real subsets' features and statistics are computed once; each call translates the
+    subsets and scores them (no CIs: a curve, not a result)."""
 
     def __init__(self, inception: InceptionNet, val_a: torch.Tensor, val_b: torch.Tensor,
-                 cfg: EvalConfig, seed: int = 0) -> None:
+                 cfg: EvalConfig, seed: int = 0, metrics: Sequence[str] | None = None) -> None:
         self.inception, self.seed = inception, seed
-        self.cfg = dataclasses.replace(cfg, bootstrap=0, fid_cycle=False)
+        self.cfg = dataclasses.replace(cfg, bootstrap=0, fid_cycle=False,
+                                       metrics=list(cfg.metrics if metrics is None else metrics))
         self.real = {"A": val_a, "B": val_b}
         self.stats = {d: reference_stats(extract_features(inception, imgs, cfg.batch_size,
                                                           progress=False), inception.sha256)
@@ -156,8 +158,8 @@ class CurveScorer:
     def __call__(self, G_ab: torch.nn.Module, G_ba: torch.nn.Module,
                  runtime: Runtime) -> dict[str, float]:
         """``{<metric>_A_to_B, <metric>_B_to_A}`` of the generators now, for each of ``fid``,
-        ``kid``, ``ssim`` and ``psnr`` that ``eval.metrics`` names (paired metrics: the mean
-        over the subset's pairs)."""
+        ``kid``, ``ssim`` and ``psnr`` that the metrics name (paired metrics: the mean over the
+        subset's pairs); the generators' train/eval modes are left as they were."""
         nets = (G_ab, G_ba)
         modes = [net.training for net in nets]
         for net in nets:

@@ -28,7 +28,7 @@ from cyclelab.data.dataset import (
     to_uint8,
 )
 from cyclelab.directions import GENERATORS, GRID_ROWS
-from cyclelab.io import atomic_dir, read_json, write_csv, write_json
+from cyclelab.io import atomic_dir, read_json, sha256_file, write_csv, write_json
 from cyclelab.models import build_discriminator, build_generator, count_parameters
 from cyclelab.models.init import INIT_FILE, load_weights
 from cyclelab.models.receptive import field_note, receptive_field
@@ -134,7 +134,7 @@ class TrainingRun:
         weights_cfg = dataclasses.replace(self.train_cfg, gpus=1, checkpoint_minutes=0.0,
                                           log_every=1, num_samples=1, resume="auto")
         return config.fingerprint(self.seed, self.model_cfg, weights_cfg, self.variant.init,
-                                  paths.file_digest(*self.inputs))
+                                  sha256_file(*self.inputs, missing_ok=True)[:16])
 
     def network_facts(self) -> dict[str, int]:
         """Parameter counts and the discriminator's receptive field (logged, printed)."""
@@ -179,14 +179,16 @@ class TrainingRun:
         self.run.log_metrics({f"stage{choice['stage']}_best_epoch": choice["epoch"],
                               f"stage{choice['stage']}_best_{select}": choice["score"]})
 
-    def _inception(self):
+    def _validation_scorer(self, limit: int, purpose: str, metrics: list[str] | None = None):
+        """The :class:`~cyclelab.metrics.translation.CurveScorer` of the first ``limit``
+        validation images of each domain (``purpose`` names who needs them in a DataError)."""
         from cyclelab.metrics import load_inception
+        from cyclelab.metrics.translation import CurveScorer
 
-        return load_inception(self.cfg.eval.fid_weights, self.cfg.eval.fid_weights_sha256,
-                              self.runtime.device)
-
-    def _validation(self, limit: int, purpose: str) -> tuple[torch.Tensor, torch.Tensor]:
-        return tuple(load_validation(paths.PREPARED, d, limit, purpose) for d in "AB")
+        val_a, val_b = (load_validation(paths.PREPARED, d, limit, purpose) for d in "AB")
+        inception = load_inception(self.cfg.eval.fid_weights, self.cfg.eval.fid_weights_sha256,
+                                   self.runtime.device)
+        return CurveScorer(inception, val_a, val_b, self.cfg.eval, self.seed, metrics)
 
     # ------------------------------------------------------------------ the run
 
@@ -211,12 +213,8 @@ class TrainingRun:
             run.log_metrics({"n_train_a": len(self.train_a), "n_train_b": len(self.train_b),
                              "steps_per_epoch": len(batches)})
             if self.cfg.eval.every_k_epochs:
-                from cyclelab.metrics.translation import CurveScorer
-
-                val_a, val_b = self._validation(self.cfg.eval.curve_images,
-                                                "the eval.every_k_epochs curve")
-                self.curve = CurveScorer(self._inception(), val_a, val_b, self.cfg.eval,
-                                         self.seed)
+                self.curve = self._validation_scorer(self.cfg.eval.curve_images,
+                                                     "the eval.every_k_epochs curve")
             result, choices = self._fit(batches, fingerprint)
             run.set_tags({"resumed_from_epoch": str(result.resumed_from_epoch)})
             if self.rank.is_main:
@@ -241,10 +239,10 @@ class TrainingRun:
         # seeds/004 Alg. 1: candidates scored on a fixed validation subset (the report used
         # test images; evaluate scores those, so selecting on them biases the result), the
         # best carried on.
-        val_a, val_b = self._validation(train_cfg.stage_eval_images,
-                                        "the staged candidates (train.stage_*)")
-        score = candidate_scorer(self._inception(), val_a, val_b, self.runtime,
-                                 train_cfg.stage_select, self.cfg.eval.batch_size, self.seed)
+        scorer = self._validation_scorer(train_cfg.stage_eval_images,
+                                         "the staged candidates (train.stage_*)",
+                                         [train_cfg.stage_select])
+        score = candidate_scorer(scorer, self.runtime, train_cfg.stage_select)
         self.gan, result, choices = run_stages(
             stages, self.build_task, self.build_batches, self._schedule_for, score,
             seed=self.seed, on_choice=self.on_choice, on_epoch_end=self.on_epoch_end,

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from cyclelab.directions import DIRECTIONS
+from cyclelab.runtime import Runtime
 from cyclelab.training import checkpoint
 from cyclelab.training.loop import FitResult, fit
 
@@ -176,34 +178,19 @@ def run_stages(
     return task, history, choices
 
 
-def candidate_scorer(inception, val_a_uint8: torch.Tensor, val_b_uint8: torch.Tensor,
-                     runtime, metric: str = "fid", batch_size: int = 25,
-                     seed: int = 0) -> Callable[[dict[str, torch.nn.Module]], float]:
+def candidate_scorer(scorer: Callable[..., dict[str, float]], runtime: Runtime,
+                     metric: str = "fid") -> Callable[[dict[str, torch.nn.Module]], float]:
     """Score = the mean over both directions of FID or KID (x1000) between the translated and
     the real validation images of a fixed subset (never test images: evaluate scores those),
-    evaluated with the exported generators (EMA when on). The real images' features are
-    extracted once."""
-    from cyclelab.metrics.fid import fid_from_stats, reference_stats
-    from cyclelab.metrics.inception import extract_features
-    from cyclelab.metrics.kid import kernel_inception_distance
-    from cyclelab.metrics.translation import translate
-
-    real = {"A": extract_features(inception, val_a_uint8, batch_size, progress=False),
-            "B": extract_features(inception, val_b_uint8, batch_size, progress=False)}
+    evaluated with the exported generators (EMA when on). ``scorer``: the
+    :class:`~cyclelab.metrics.translation.CurveScorer` of that subset, asked for ``metric``
+    (its real statistics are computed once)."""
+    scale = 1000.0 if metric == "kid" else 1.0  # KID x1000: FID's order of magnitude
 
     def score(nets: dict[str, torch.nn.Module]) -> float:
         G_ab, G_ba = nets.get("G_ab_ema", nets["G_ab"]), nets.get("G_ba_ema", nets["G_ba"])
-        values = []
-        for G, F_, source, target in ((G_ab, G_ba, val_a_uint8, "B"),
-                                      (G_ba, G_ab, val_b_uint8, "A")):
-            G.eval()
-            fake, _ = translate(G, F_, source, batch_size, runtime)
-            G.train()
-            feats = extract_features(inception, fake, batch_size, progress=False)
-            if metric == "kid":
-                values.append(1000 * kernel_inception_distance(feats, real[target], seed=seed)[0])
-            else:
-                values.append(fid_from_stats(reference_stats(feats), reference_stats(real[target])))
+        scores = scorer(G_ab, G_ba, runtime)
+        values = [scale * scores[f"{metric}_{d.key}"] for d in DIRECTIONS]
         return float(sum(values) / len(values))
 
     return score
