@@ -26,6 +26,7 @@ from cyclelab.data.background import (
     model_kwargs,
 )
 from cyclelab.errors import ConfigError, DataError
+from cyclelab.paths import MANIFEST_FILE
 
 GREEN = (0, 255, 0)
 
@@ -141,7 +142,7 @@ def test_prepare_with_rembg_in_worker_processes(tiny_model, tmp_path, monkeypatc
     b = np.asarray(Image.open(tmp_path / "out2" / "trainA" / "b.png")).astype(int)
     assert np.abs(a[:, :6] - 255).max() <= 3 and np.abs(a[:, 10:] - GREEN).max() <= 3
     assert np.abs(b[:, :6] - GREEN).max() <= 3 and np.abs(b[:, 10:] - 255).max() <= 3
-    with open(tmp_path / "out2" / prepare.MANIFEST, newline="") as handle:
+    with open(tmp_path / "out2" / MANIFEST_FILE, newline="") as handle:
         assert {row["status"] for row in csv.DictReader(handle)} == {"ok"}
 
 

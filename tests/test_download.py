@@ -29,6 +29,7 @@ from cyclelab.data import sources
 from cyclelab.data.download import SOURCE_FILE, download_dataset
 from cyclelab.data.fetch import FetchOptions, cache_name, sha256_file
 from cyclelab.data.sources import colorize_digit
+from cyclelab.data.sources import kaggle as kaggle_source
 from cyclelab.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -606,8 +607,8 @@ def fake_kaggle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_kaggle_without_package(monkeypatch: pytest.MonkeyPatch, dirs: tuple[Path, Path]) -> None:
     out, cache = dirs
-    real = sources.importlib.util.find_spec
-    monkeypatch.setattr(sources.importlib.util, "find_spec",
+    real = kaggle_source.importlib.util.find_spec
+    monkeypatch.setattr(kaggle_source.importlib.util, "find_spec",
                         lambda name, *args: None if name == "kaggle" else real(name, *args))
     with pytest.raises(DataError, match="kaggle package is not installed: run `.venv/bin/pip"):
         download_dataset(data_cfg(dataset="selfie2anime"), out, seed=0, cache_dir=cache)

@@ -24,6 +24,7 @@ from PIL import Image
 from cyclelab.config import DataConfig
 from cyclelab.data import images, prepare
 from cyclelab.errors import DataError
+from cyclelab.paths import MANIFEST_FILE, SUMMARY_FILE
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 APPLE2ORANGE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "apple2orange.zip"
@@ -87,7 +88,7 @@ def one_good_per_split(start: int = 100) -> dict[str, bytes]:
 
 def read_manifest(out: Path) -> dict[str, dict[str, str]]:
     """Manifest rows keyed by source path (relative to the raw folder, as the manifest says)."""
-    with open(out / prepare.MANIFEST, newline="", encoding="utf-8") as handle:
+    with open(out / MANIFEST_FILE, newline="", encoding="utf-8") as handle:
         return {row["source"]: row for row in csv.DictReader(handle)}
 
 
@@ -406,7 +407,7 @@ def test_training_copies_of_test_images_are_dropped_by_default(tmp_path):
         assert (rows[source]["status"], rows[source]["output"]) == ("duplicate", ""), source
         assert rows[source]["detail"].startswith("dropped from training: the same image is in t")
     assert rows["testB/c.bmp"]["output"] == "testB/c.png"
-    written = json.loads((out / prepare.SUMMARY).read_text())
+    written = json.loads((out / SUMMARY_FILE).read_text())
     assert written["duplicates"]["dropped_from_train"] == 3
     assert written["outputs"] == summary["outputs"]
     assert "3 dropped from training" in prepare.format_summary(summary)
@@ -465,7 +466,7 @@ def test_process_pool_gives_the_same_output(tmp_path, monkeypatch):
         out = tmp_path / f"out{workers}"
         summary = prepare.prepare_dataset(raw, out, cfg(workers=workers, val_fraction=0.2),
                                           progress=False)
-        results[workers] = (summary, (out / prepare.MANIFEST).read_text(),
+        results[workers] = (summary, (out / MANIFEST_FILE).read_text(),
                             {p.relative_to(out).as_posix(): p.read_bytes()
                              for p in sorted(out.rglob("*.png"))})
     assert results[1] == results[2]

@@ -19,6 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cyclelab.catalogue import CATALOGUE
 from cyclelab.config import ClassifierConfig, DataConfig
 from cyclelab.data.digits import generate_digits, render_digit
 from cyclelab.data.download import download_dataset
@@ -27,7 +28,6 @@ from cyclelab.data.sources import read_idx_labels, read_svhn_labels
 from cyclelab.errors import DataError
 from cyclelab.metrics import semantic
 from cyclelab.metrics.semantic import (
-    CITYSCAPES_CLASSES,
     fit_domain,
     load_classifier,
     pair_key,
@@ -251,9 +251,15 @@ def test_mnist_builders_write_labels_from_the_official_files(tmp_path: Path) -> 
 # ---------------------------------------------------------------------------- paired scores
 
 def test_pair_keys_of_the_aligned_layouts() -> None:
-    assert pair_key("12_A.png") == pair_key("12_B.png") == "12"
-    assert pair_key("x_leftImg8bit.png") == pair_key("x_gtFine_color.png") == "x"
-    assert pair_key("00001.png") == "00001" and pair_key("_A.png") == "_A"
+    maps, cityscapes = CATALOGUE["maps"].pair_suffixes, CATALOGUE["cityscapes"].pair_suffixes
+    assert pair_key("12_A.png", maps) == pair_key("12_B.png", maps) == "12"
+    assert pair_key("x_leftImg8bit.png", cityscapes) == pair_key("x_gtFine_color.png",
+                                                                 cityscapes) == "x"
+    assert pair_key("00001.png", maps) == "00001" and pair_key("_A.png", maps) == "_A"
+    # Same stems: nothing is dropped.
+    assert pair_key("12_A.png", CATALOGUE["mini_pix2pix"].pair_suffixes) == "12_A"
+    paired = {name for name, entry in CATALOGUE.items() if entry.pair_suffixes is not None}
+    assert paired == {"facades", "maps", "mini_pix2pix", "mini_colorization", "cityscapes"}
 
 
 def aligned_prepared(root: Path, names_a: list[str], names_b: list[str]) -> list[np.ndarray]:
@@ -316,7 +322,7 @@ def test_same_stem_pairs_both_ways(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------- segmentation
 
-COLOUR = dict(CITYSCAPES_CLASSES)
+COLOUR = dict(CATALOGUE["cityscapes"].palette.classes)
 
 
 def label_map(rows: list[list[str]]) -> np.ndarray:

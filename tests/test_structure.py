@@ -4,6 +4,7 @@ modules), function-level imports included; so a module can be read bottom-up."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -109,4 +110,38 @@ def test_directions_are_spelled_only_in_directions_py():
         for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and node.value in spellings:
                 found.append(f"{file.relative_to(REPO)}:{node.lineno} {node.value!r}")
+    assert found == []
+
+
+def string_literals(file: Path) -> list[ast.Constant]:
+    """The string constants of ``file`` that are not docstrings (f-string parts included)."""
+    tree = ast.parse(file.read_text(encoding="utf-8"))
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) \
+                and node.body and isinstance(node.body[0], ast.Expr):
+            docstrings.add(id(node.body[0].value))
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_file_names_are_spelled_only_in_paths_py():
+    """The names of the files stages hand on (labels, manifest, prepare's summary) come from
+    cyclelab/paths.py; a string that names one anywhere else in the package or the stage
+    scripts fails (docstrings may name them)."""
+    names = re.compile(r"\b(labels\.csv|manifest\.csv|summary\.json)\b")
+    found = [f"{file.relative_to(REPO)}:{node.lineno} {node.value!r}"
+             for file in sorted([*SRC.rglob("*.py"), *(REPO / "pipeline").glob("*.py")])
+             if file.name != "paths.py"
+             for node in string_literals(file) if names.search(node.value)]
+    assert found == []
+
+
+def test_dataset_facts_are_spelled_only_in_the_catalogue():
+    """Which test images pair up (their per-domain suffixes) is a field of the catalogue
+    entry; the scores and the builders read it from there."""
+    suffixes = {"_A", "_B", "_leftImg8bit", "_gtFine_color"}
+    found = [f"{file.relative_to(REPO)}:{node.lineno} {node.value!r}"
+             for file in sorted(SRC.rglob("*.py")) if file.name != "catalogue.py"
+             for node in string_literals(file) if node.value in suffixes]
     assert found == []

@@ -22,6 +22,7 @@ from cyclelab.config import DataConfig
 from cyclelab.data import prepare
 from cyclelab.data.digits import generate_digits
 from cyclelab.errors import DataError
+from cyclelab.paths import MANIFEST_FILE, SUMMARY_FILE
 from cyclelab.stage import run_stage
 from tests.conftest import TINY, write_params
 
@@ -36,7 +37,7 @@ def data_cfg(**overrides) -> DataConfig:
 
 
 def manifest(out: Path) -> list[dict[str, str]]:
-    with open(out / prepare.MANIFEST, newline="", encoding="utf-8") as handle:
+    with open(out / MANIFEST_FILE, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -74,7 +75,7 @@ def test_prepare_carves_a_seeded_validation_split(tmp_path):
     for split in prepare.PREPARED_SPLITS:
         for name in digests[split]:
             assert (split[:-1], f"{split}/{name}") in labelled
-    assert json.loads((out / prepare.SUMMARY).read_text())["outputs"] == summary["outputs"]
+    assert json.loads((out / SUMMARY_FILE).read_text())["outputs"] == summary["outputs"]
 
     # The same names give the same split, however the files were written; 0 holds none out.
     shuffled = tmp_path / "shuffled"

@@ -1,4 +1,5 @@
-"""The dataset catalogue: ``data.dataset`` name -> where the files are, how to build, licence.
+"""The dataset catalogue: ``data.dataset`` name -> where the files are, how to build, licence,
+and the facts the scores need (which test images come in pairs, a label map's palette).
 
 Each entry names a builder ``kind`` (a key of ``cyclelab.data.sources.BUILDERS``) and the
 files it needs. ``CYCLELAB_MIRROR`` (a URL, ``file://`` URL or folder) replaces every base URL:
@@ -32,6 +33,19 @@ class RemoteFile:
     sha256: str = ""
 
 
+Colour = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The colours of a domain whose images are label maps (segmentation scores): its
+    evaluation classes in class-index order, then the void colours (no class)."""
+
+    domain: str
+    classes: tuple[tuple[str, Colour], ...]
+    void: tuple[Colour, ...] = ()
+
+
 @dataclass(frozen=True)
 class DatasetEntry:
     """One catalogue entry. ``layout`` tells the archive builders how the files are arranged."""
@@ -47,6 +61,12 @@ class DatasetEntry:
     needs_source: bool = False
     # Class labels, fetched when available (semantic scores); the images do not need them.
     label_files: tuple[RemoteFile, ...] = ()
+    # Test images in pairs (the same scene in A and B; paired scores): the prepared file
+    # stems match once one of these per-domain suffixes is dropped (``()``: equal stems).
+    # None: unpaired.
+    pair_suffixes: tuple[str, ...] | None = None
+    # The label-map domain's colours, when one domain is label maps (segmentation scores).
+    palette: Palette | None = None
 
     def file(self, name: str) -> RemoteFile:
         """The remote file called ``name``."""
@@ -71,10 +91,12 @@ def locations(remote: RemoteFile, mirror: str = "") -> tuple[str, ...]:
 
 
 def _cyclegan(name: str, description: str, layout: str = "unaligned",
-              licence: str = CYCLEGAN_LICENCE) -> DatasetEntry:
+              licence: str = CYCLEGAN_LICENCE,
+              pair_suffixes: tuple[str, ...] | None = None) -> DatasetEntry:
     archive = f"{name}.zip"
     return DatasetEntry(name=name, kind="archive", description=description, licence=licence,
-                        files=(RemoteFile(archive, (CYCLEGAN_BASE + archive,)),), layout=layout)
+                        files=(RemoteFile(archive, (CYCLEGAN_BASE + archive,)),), layout=layout,
+                        pair_suffixes=pair_suffixes)
 
 
 def _mnist_files(kind: str = "images-idx3") -> tuple[RemoteFile, ...]:
@@ -87,6 +109,24 @@ SVHN_LICENCE = "SVHN (Netzer et al., 2011): non-commercial use only, cite the pa
 ASTRONAUT_NOTE = "backgrounds: NASA astronaut photo shipped by scikit-image (public domain)"
 KAGGLE_NOTE = "Kaggle dataset: accept its licence on its Kaggle page; redistribution may be barred"
 
+# Cityscapes colours (cityscapesScripts labels.py): the 19 evaluation classes in trainId order,
+# then the void classes' colours. A pixel nearest to a void colour is no class: ignored in the
+# ground truth, a wrong answer in a translation.
+CITYSCAPES_PALETTE = Palette(
+    domain="B",
+    classes=(
+        ("road", (128, 64, 128)), ("sidewalk", (244, 35, 232)), ("building", (70, 70, 70)),
+        ("wall", (102, 102, 156)), ("fence", (190, 153, 153)), ("pole", (153, 153, 153)),
+        ("traffic light", (250, 170, 30)), ("traffic sign", (220, 220, 0)),
+        ("vegetation", (107, 142, 35)), ("terrain", (152, 251, 152)), ("sky", (70, 130, 180)),
+        ("person", (220, 20, 60)), ("rider", (255, 0, 0)), ("car", (0, 0, 142)),
+        ("truck", (0, 0, 70)), ("bus", (0, 60, 100)), ("train", (0, 80, 100)),
+        ("motorcycle", (0, 0, 230)), ("bicycle", (119, 11, 32)),
+    ),
+    void=((0, 0, 0), (111, 74, 0), (81, 0, 81), (250, 170, 160), (230, 150, 140),
+          (180, 165, 180), (150, 100, 100), (150, 120, 90), (0, 0, 90), (0, 0, 110)),
+)
+
 _ENTRIES = (
     _cyclegan("ae_photos", "photographs of the CycleGAN release"),
     _cyclegan("apple2orange", "ImageNet apples (A) <-> oranges (B)"),
@@ -97,15 +137,17 @@ _ENTRIES = (
     _cyclegan("ukiyoe2photo", "Ukiyo-e prints (A) <-> landscape photos (B)"),
     _cyclegan("vangogh2photo", "Van Gogh paintings (A) <-> landscape photos (B)"),
     _cyclegan("maps", "aerial photos (A) <-> Google maps (B)",
-              licence=CYCLEGAN_LICENCE + "; map tiles from Google Maps"),
+              licence=CYCLEGAN_LICENCE + "; map tiles from Google Maps",
+              pair_suffixes=("_A", "_B")),  # 1_A.jpg <-> 1_B.jpg
     _cyclegan("facades", "CMP facade photos <-> architectural labels",
-              licence=CYCLEGAN_LICENCE + "; CMP Facade Database (Tylecek and Sara, 2013)"),
+              licence=CYCLEGAN_LICENCE + "; CMP Facade Database (Tylecek and Sara, 2013)",
+              pair_suffixes=("_A", "_B")),
     _cyclegan("iphone2dslr_flower", "Flickr flower photos: iPhone (A) <-> DSLR (B)"),
     _cyclegan("mini", "a few images, for smoke tests"),
     _cyclegan("mini_pix2pix", "a few aligned A|B pairs (pix2pix), split into halves",
-              layout="aligned"),
+              layout="aligned", pair_suffixes=()),
     _cyclegan("mini_colorization", "a few colour photos: greyscale (A) <-> colour (B)",
-              layout="colorization"),
+              layout="colorization", pair_suffixes=()),
     DatasetEntry(
         name="cityscapes", kind="cityscapes",
         description="Cityscapes street photos (A) <-> colour label maps (B), seeds/002",
@@ -114,6 +156,8 @@ _ENTRIES = (
         files=(RemoteFile("gtFine_trainvaltest.zip", ()),
                RemoteFile("leftImg8bit_trainvaltest.zip", ())),
         needs_source=True,
+        # Photo x_leftImg8bit.png <-> colour label map x_gtFine_color.png.
+        pair_suffixes=("_leftImg8bit", "_gtFine_color"), palette=CITYSCAPES_PALETTE,
     ),
     DatasetEntry(
         name="mnist2colored_mnist", kind="mnist_colored",
@@ -164,5 +208,5 @@ def lookup(name: str) -> DatasetEntry:
         ) from None
 
 
-__all__ = ["MIRROR_ENV", "RemoteFile", "DatasetEntry", "CATALOGUE", "lookup", "locations",
-           "mirror_location"]
+__all__ = ["MIRROR_ENV", "RemoteFile", "Palette", "DatasetEntry", "CITYSCAPES_PALETTE",
+           "CATALOGUE", "lookup", "locations", "mirror_location"]

@@ -134,12 +134,17 @@ def write_csv(target: str | Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks (archives and weights are large)."""
+def sha256_file(*paths: str | Path, missing_ok: bool = False, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of the bytes of ``paths`` in order, read in chunks (archives and weights are
+    large): one file's checksum, or several files' fingerprint. With ``missing_ok`` a missing
+    file counts as empty (a checkpoint's inputs before the stage that writes them has run)."""
     import hashlib
 
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
+    for path in paths:
+        if missing_ok and not Path(path).is_file():
+            continue
+        with open(path, "rb") as handle:
+            while chunk := handle.read(chunk_size):
+                digest.update(chunk)
     return digest.hexdigest()

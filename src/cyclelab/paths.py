@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 SPLITS = ("trainA", "trainB", "testA", "testB")  # the CycleGAN folder layout, every stage
@@ -12,10 +11,14 @@ SPLITS = ("trainA", "trainB", "testA", "testB")  # the CycleGAN folder layout, e
 PREPARED_SPLITS = ("trainA", "trainB", "valA", "valB", "testA", "testB")
 RAW = Path("data/raw")
 PREPARED = Path("data/prepared")
-MANIFEST = PREPARED / "manifest.csv"
-PREPARE_SUMMARY = PREPARED / "summary.json"  # prepare's counts (outputs, skips, duplicates)
-# Class labels beside the split folders, raw and prepared (split, domain, file, label).
+# Beside the split folders, raw and prepared: class labels (split, domain, file, label).
 LABELS_FILE = "labels.csv"
+# Beside the prepared split folders: one row per input file, and prepare's counts (outputs,
+# skips, duplicates).
+MANIFEST_FILE = "manifest.csv"
+SUMMARY_FILE = "summary.json"
+MANIFEST = PREPARED / MANIFEST_FILE
+PREPARE_SUMMARY = PREPARED / SUMMARY_FILE
 CLASSIFIER = Path("data/classifier")  # <domain>/model.pt, meta.json
 REFERENCE = Path("data/reference")
 CHECKPOINTS = Path("data/checkpoints")
@@ -60,11 +63,3 @@ def seed_metrics(variant: str, seed: int) -> Path:
     """Scores of one variant and seed (DVC metrics); ``METRICS/<variant>.json`` aggregates."""
     return SEED_METRICS / variant / f"s{seed}.json"
 
-
-def file_digest(*paths: str | Path) -> str:
-    """sha256 over files (missing ones count as empty): ties checkpoints to their inputs."""
-    digest = hashlib.sha256()
-    for path in paths:
-        path = Path(path)
-        digest.update(path.read_bytes() if path.is_file() else b"")
-    return digest.hexdigest()[:16]

@@ -18,7 +18,7 @@ def image_files(folder: str | Path) -> list[Path]:
     return sorted(Path(folder).glob("*.png"))
 
 
-def _read_rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path) -> np.ndarray:
     """One prepared image as H x W x 3 uint8; DataError naming it if it is corrupt."""
     try:
         with Image.open(path) as img:
@@ -39,7 +39,7 @@ def load_folder(folder: str | Path, limit: int = 0,
         files = [files[i] for i in indices]
     if not files:
         raise DataError(f"{folder}: no prepared images; run the prepare stage (dvc repro)")
-    arrays = [_read_rgb(f) for f in files]
+    arrays = [read_rgb(f) for f in files]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise DataError(f"{folder}: images of different sizes {sorted(shapes)[:2]}; "

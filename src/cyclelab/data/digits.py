@@ -33,11 +33,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cyclelab.errors import DataError
+from cyclelab.paths import LABELS_FILE
 
 SPLITS = ("train", "test")
 DOMAINS = ("A", "B")
 FOLDERS = tuple(f"{split}{domain}" for split in SPLITS for domain in DOMAINS)
-LABELS_FILE = "labels.csv"
 
 FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
 MIN_IMAGE_SIZE = 8

@@ -35,10 +35,8 @@ from cyclelab.data import images
 from cyclelab.data.background import Remover, fetch_model, make_background_remover
 from cyclelab.errors import DataError, UserError
 from cyclelab.io import atomic_dir, write_json
-from cyclelab.paths import LABELS_FILE, PREPARED_SPLITS, SPLITS
+from cyclelab.paths import LABELS_FILE, MANIFEST_FILE, PREPARED_SPLITS, SPLITS, SUMMARY_FILE
 
-MANIFEST = "manifest.csv"
-SUMMARY = "summary.json"
 MANIFEST_COLUMNS = ("split", "domain", "source", "bytes", "width", "height", "mode", "format",
                     "sha256", "status", "reason", "detail", "duplicate_of", "output")
 OK, SKIPPED, DUPLICATE = "ok", "skipped", "duplicate"
@@ -451,9 +449,9 @@ def prepare_dataset(
             rows = drop_duplicates(rows, tmp)
         summary = summarize(rows)
         check_splits(summary, rows, raw_dir)  # dropping can empty a training split
-        write_manifest(tmp / MANIFEST, rows)
+        write_manifest(tmp / MANIFEST_FILE, rows)
         summary["labels"] = carry_labels(raw_dir / LABELS_FILE, rows, tmp / LABELS_FILE)
-        write_json(tmp / SUMMARY, summary)
+        write_json(tmp / SUMMARY_FILE, summary)
     return summary
 
 

@@ -10,7 +10,7 @@ import torch
 from cyclelab import config, paths
 from cyclelab.config import Config
 from cyclelab.data.dataset import SingleBatches, load_folder, preview_images, to_uint8
-from cyclelab.io import atomic_dir, write_csv
+from cyclelab.io import atomic_dir, sha256_file, write_csv
 from cyclelab.models import build_generator, count_parameters
 from cyclelab.models.autoencoder import build_autoencoder
 from cyclelab.report.grids import display_scale, grid, save_png
@@ -46,7 +46,7 @@ def pretrain_domain(cfg: Config, domain: str) -> dict[str, int]:
           f"parameters ({n_params['n_params_G']:,} in the generator)")
     fingerprint = config.fingerprint(cfg.seed, cfg.model, cfg.ae, augmentation,
                                      cfg.train.precision, domain,
-                                     paths.file_digest(paths.MANIFEST))
+                                     sha256_file(paths.MANIFEST, missing_ok=True)[:16])
     params = config.flatten({"seed": cfg.seed, "model": cfg.model, "ae": cfg.ae, "data": cfg.data,
                              "train": {**augmentation, "precision": cfg.train.precision}})
     with stage_run("pretrain_ae", params | n_params, domain=domain,
