@@ -110,9 +110,11 @@ def test_fingerprint_is_a_hash_of_the_params_as_plain_data(tiny_raw):
     blob = json.dumps([config.to_dict(cfg.train)], sort_keys=True)
     assert config.fingerprint(cfg.train) == hashlib.sha256(blob.encode()).hexdigest()[:16]
     tiny_raw["train"]["lambda_cycle"] = 10  # an int where a float is expected: the same params
-    again = config.from_dict(tiny_raw).train
-    assert type(again.lambda_cycle) is float
-    assert config.fingerprint(again) == config.fingerprint(cfg.train)
+    tiny_raw["variants"]["baseline"]["train"] = {"lambda_cycle": 10}  # overrides too
+    again = config.from_dict(tiny_raw)
+    assert type(again.train.lambda_cycle) is float
+    assert type(again.variants["baseline"].train["lambda_cycle"]) is float
+    assert config.fingerprint(again.train) == config.fingerprint(cfg.train)
 
 
 def test_flatten_gives_dotted_keys(tiny_params):
