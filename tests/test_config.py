@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import subprocess
 import sys
+import typing
 
 import pytest
 import yaml
@@ -95,6 +98,23 @@ def test_fingerprint_changes_with_output_affecting_params(tiny_raw):
     b = config.from_dict(tiny_raw)
     assert config.fingerprint(a.train) == config.fingerprint(a.train)
     assert config.fingerprint(a.train) != config.fingerprint(b.train)
+
+
+def test_fingerprint_is_a_hash_of_the_params_as_plain_data(tiny_raw):
+    """Fingerprints name trained artefacts (a checkpoint resumes only when its own matches), so
+    the same params keep theirs. The pinned value is what the hand-written validator that
+    pydantic replaced gave (commit 66a2dee)."""
+    assert config.fingerprint(0, {"lr": 0.0002, "epochs": 3}, [1, 2.0], "ae",
+                              None) == "1d69c1333aa245dd"
+    cfg = config.from_dict(tiny_raw)
+    blob = json.dumps([config.to_dict(cfg.train)], sort_keys=True)
+    assert config.fingerprint(cfg.train) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    tiny_raw["train"]["lambda_cycle"] = 10  # an int where a float is expected: the same params
+    tiny_raw["variants"]["baseline"]["train"] = {"lambda_cycle": 10}  # overrides too
+    again = config.from_dict(tiny_raw)
+    assert type(again.train.lambda_cycle) is float
+    assert type(again.variants["baseline"].train["lambda_cycle"]) is float
+    assert config.fingerprint(again.train) == config.fingerprint(cfg.train)
 
 
 def test_flatten_gives_dotted_keys(tiny_params):
@@ -278,9 +298,10 @@ def test_training_size_is_crop_then_load_then_image_size(tiny_raw):
 
 
 def test_the_config_unet_depth_is_the_networks(tiny_raw):
+    from cyclelab.config_rules import _unet_depth
     from cyclelab.models.generators.unet import unet_depth
 
-    assert all(config._unet_depth(size) == unet_depth(size) for size in range(4, 1025, 4))
+    assert all(_unet_depth(size) == unet_depth(size) for size in range(4, 1025, 4))
 
 
 def test_discriminators_and_autoencoders_are_checked_at_the_training_size(tiny_raw):
@@ -322,14 +343,13 @@ def test_committed_params_reference_is_current():
 def _leaf_keys(cls: type, prefix: str = "") -> list[str]:
     """The schema's leaf keys, walked here independently of config.params()."""
     keys = []
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        default = (f.default_factory() if f.default_factory is not dataclasses.MISSING
-                   else f.default)
-        if dataclasses.is_dataclass(default):
-            keys += _leaf_keys(type(default), key + ".")
-        elif f.metadata.get("mapping"):
-            keys += [key, *_leaf_keys(f.metadata["schema"], key + ".<name>.")]
+        key, hint = f"{prefix}{f.name}", hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            keys += _leaf_keys(hint, key + ".")
+        elif typing.get_origin(hint) is dict and dataclasses.is_dataclass(typing.get_args(hint)[1]):
+            keys += [key, *_leaf_keys(typing.get_args(hint)[1], key + ".<name>.")]
         else:
             keys.append(key)
     return keys
@@ -346,3 +366,56 @@ def test_params_reference_lists_every_key_with_its_allowed_values():
     assert "each `color` \\| `translation` \\| `cutout`" in rows["train.diffaugment"]
     assert "`0.0002`" in rows["train.lr"]
     assert "`1.0e-5`" in rows["train.lr_min"]  # a float PyYAML reads back as a float
+
+
+@pytest.mark.parametrize("mutate, line", [
+    (lambda r: r["train"].update(lr="2e-4"),
+     "train.lr: got '2e-4', expected a number (PyYAML reads 1e-3 as a string: write 1.0e-3)"),
+    (lambda r: r["train"].update(lr=float("nan")), "train.lr: got nan, expected a finite number"),
+    (lambda r: r["model"].update(generator=3), "model.generator: got 3, expected a string"),
+    (lambda r: r.update(study={"seeds": [1, -1]}), "study.seeds[1]: got -1, must be >= 0"),
+    (lambda r: r["variants"].update({"a/b": {}}),
+     "variants: got the name 'a/b'; names start with a letter or digit and use ASCII letters, "
+     "digits, '_' and '-' only"),
+    (lambda r: r["variants"]["baseline"].update(train={"lr": "1e-3"}),
+     "variants.baseline.train.lr: got '1e-3', expected a number (PyYAML reads 1e-3 as a "
+     "string: write 1.0e-3)"),
+    (lambda r: r["data"]["digits"].update(train_per_domian=3),
+     "data.digits.train_per_domian: unknown key; did you mean 'train_per_domain'? allowed "
+     "here: train_per_domain, test_per_domain"),
+    (lambda r: r["variants"]["baseline"].update(model={"nfg": 3}),
+     "variants.baseline.model.nfg: unknown key; did you mean 'ngf'? allowed here: generator,"),
+])
+def test_pydantic_errors_read_as_one_line_with_key_value_and_what_is_allowed(tiny_raw, mutate,
+                                                                             line):
+    """pydantic validates; :mod:`cyclelab.config_errors` words its first error as before: the key
+    path (list items as ``[i]``), the value as written, the allowed values or the closest key."""
+    mutate(tiny_raw)
+    assert _refusal(tiny_raw).startswith(line)
+
+
+def test_configs_are_frozen_and_replace_validates(tiny_params):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tiny_params.train.lr = 1.0  # type: ignore[misc]
+    assert dataclasses.replace(tiny_params.train, epochs=3).epochs == 3
+    with pytest.raises(ValueError, match="greater than or equal to 1"):  # a caller's bug
+        dataclasses.replace(tiny_params.train, epochs=0)
+
+
+def test_empty_sections_and_entries_take_the_defaults(tiny_raw):
+    tiny_raw.update(study=None, finetunes=None)
+    tiny_raw["variants"]["baseline"] = None
+    cfg = config.from_dict(tiny_raw)
+    assert cfg.study == config.StudyConfig() and cfg.finetunes == {}
+    assert cfg.variants["baseline"] == config.VariantConfig()
+    assert config.from_dict(None) == config.from_dict({})
+
+
+def test_params_table_is_read_from_the_pydantic_schema():
+    rows = {p.key: p for p in config.params()}
+    assert rows["train.lr"][1:] == ("float", 2.0e-4, (), (("gt", 0.0), ("le", 1.0)), "")
+    assert rows["data.pad_color"].bounds == (("length", 3), ("item_ge", 0), ("item_le", 255))
+    assert rows["train.gan_loss"].choices == config.GAN_LOSSES
+    assert rows["eval.metrics"].bounds == (("item_choices", config.METRIC_NAMES),)
+    assert rows["study.seeds"].bounds == (("item_ge", 0), ("item_le", 2**31 - 1))
+    assert rows["variants.<name>.train"].type == rows["variants"].type == "mapping"

@@ -24,16 +24,20 @@ from cyclelab.stage import EXIT_USER_ERROR, run_stage
 from tests.conftest import REPO, TINY
 
 
-def leaves(cls: type = config.Config, prefix: tuple[str, ...] = ()) -> list[tuple]:
-    """(key path, type, metadata) of every leaf field of the schema."""
+def leaves() -> list[tuple]:
+    """(key path, type, constraints) of every leaf field of the schema, from the params table
+    that pydantic's schema yields (``config.params``): ``choices``, ``ge``/``gt``/``le``/``lt``,
+    and for lists ``item_type``, ``item_choices``, ``item_ge``..."""
+    types = {"int": int, "float": float, "str": str, "bool": bool, "list[int]": list,
+             "list[str]": list}
     out = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            out += leaves(tp, (*prefix, f.name))
-        elif f.name not in ("variants", "finetunes"):  # mappings of names: fuzzed below
-            out.append(((*prefix, f.name), tp, dict(f.metadata)))
+    for p in config.params():
+        if p.key.split(".")[0] in ("variants", "finetunes"):  # mappings of names: fuzzed below
+            continue
+        meta = {**dict(p.bounds), **({"choices": p.choices} if p.choices else {})}
+        if p.type == "list[int]":
+            meta["item_type"] = int
+        out.append((tuple(p.key.split(".")), types[p.type], meta))
     return out
 
 

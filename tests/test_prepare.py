@@ -8,7 +8,6 @@ geometry, duplicates, empty splits. One slow test prepares the real apple2orange
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import struct
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cyclelab import config
 from cyclelab.config import DataConfig
 from cyclelab.data import images, prepare
 from cyclelab.errors import DataError
@@ -249,8 +249,8 @@ def test_to_rgb_modes():
 # ---------------------------------------------------------------- resize policies
 
 def test_registry_matches_config_choices():
-    field = {f.name: f for f in dataclasses.fields(DataConfig)}["resize"]
-    assert set(images.RESIZE_POLICIES) == set(field.metadata["choices"])
+    choices = {p.key: p.choices for p in config.params()}["data.resize"]
+    assert set(images.RESIZE_POLICIES) == set(choices)
 
 
 def test_resize_squashes_to_the_requested_size():
