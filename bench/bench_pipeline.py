@@ -31,7 +31,7 @@ PROBES = {
     "download": "cyclelab.data.download:download_dataset",
     "prepare": "cyclelab.data.prepare:prepare_dataset",
     "reference": "cyclelab.metrics:extract_features",
-    "classifier": "cyclelab.metrics.semantic:fit_domain",
+    "classifier": "cyclelab.training.classifier:fit_domain",
     "pretrain_ae": "cyclelab.training.loop:fit",
     "train": "cyclelab.training.loop:fit",
     "evaluate": "cyclelab.metrics.translation:translate",

@@ -20,9 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:  # noqa: D103
 def main(cfg, args) -> None:  # noqa: D103
     from cyclelab import config, paths
     from cyclelab.io import atomic_dir
-    from cyclelab.metrics.semantic import fit_domain, save_classifier
+    from cyclelab.metrics.semantic import save_classifier
     from cyclelab.runtime import make_runtime
     from cyclelab.tracking import stage_run
+    from cyclelab.training.classifier import fit_domain
 
     domain = args.domain
     runtime = make_runtime(cfg.device)

@@ -12,6 +12,7 @@ from cyclelab.errors import ConfigError, DataError
 from cyclelab.metrics import (
     METRICS,
     PSNR_CAP_DB,
+    Metric,
     check_names,
     compute_distribution,
     compute_paired,
@@ -126,7 +127,12 @@ def test_registry_names_and_kinds():
     with pytest.raises(ConfigError, match="eval.metrics: unknown metric 'lpips'; available: fid"):
         check_names(["fid", "lpips"])
     with pytest.raises(ValueError, match="registered twice"):
-        register("fid", "distribution", "again")(lambda *args: {})
+        register(Metric("fid", "distribution", "again", "cyclelab.metrics.fid:fid_score"))
+    with pytest.raises(ValueError, match="metric kind must be"):
+        register(Metric("lpips", "perceptual", "", "cyclelab.metrics.fid:fid_score"))
+    assert "lpips" not in METRICS
+    assert METRICS["ssim"].fn is ssim and METRICS["psnr"].fn is psnr
+    assert f"capped at {PSNR_CAP_DB:g} " in METRICS["psnr"].description
 
 
 def test_compute_distribution_runs_the_listed_metrics():

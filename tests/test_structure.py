@@ -80,6 +80,11 @@ def test_runtime_is_a_bottom_layer_module():
     assert set(import_graph().get("runtime", {})) <= {"errors"}
 
 
+def test_metric_registry_is_a_bottom_layer_module():
+    """The config schema lists the registry's names, and the metrics import the config."""
+    assert set(import_graph().get("metric_registry", {})) <= {"errors"}
+
+
 STAGE_MAX_LINES = 80
 
 

@@ -18,6 +18,7 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import core_schema
 
 from cyclelab.errors import ConfigError
+from cyclelab.metric_registry import METRIC_NAMES  # eval.metrics: what the registry holds
 
 GENERATORS = ("resnet", "unet", "pixelshuffle", "attention")
 DISCRIMINATORS = ("patch", "pixel", "random_crop", "seed001", "dual_head", "plain")
@@ -34,7 +35,6 @@ UPSAMPLES = ("transpose", "resize_conv")
 DIFFAUGMENTS = ("color", "translation", "cutout")
 RESUMES = ("auto", "never")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
-METRIC_NAMES = ("fid", "kid", "is", "gms", "ssim", "psnr")
 
 # Strict scalars: YAML's 2.0 is not an integer, true not a number, 2e-4 (a string) not a float;
 # an integer where a float is expected is taken (and stored as a float).

@@ -20,6 +20,7 @@ import math
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from scipy.special import log_softmax, logsumexp
 from cyclelab.config import EvalConfig
 from cyclelab.errors import ConfigError, DataError
 from cyclelab.io import sha256_file
+from cyclelab.metrics.fid import fid_from_stats
 from cyclelab.metrics.inception import InceptionNet, extract_features
 
 NUM_CLASSES = 1008  # the 2015-12-05 graph: 1000 ImageNet classes + 8 unused outputs
@@ -119,3 +121,23 @@ def geometric_mean_score(fid: float, is_mean: float) -> float:
     if is_mean <= 0:
         raise ValueError(f"IS must be > 0, got {is_mean}")
     return math.sqrt(fid / is_mean)
+
+
+def is_score(real: dict[str, Any], fake: dict[str, Any], cfg: EvalConfig,
+             seed: int) -> dict[str, float]:
+    """The registered ``is`` (:mod:`cyclelab.metric_registry`) of the translations' class logits
+    (``fake[LOGITS_KEY]``); ``{}`` without them (:func:`unavailable_reason` says why)."""
+    if LOGITS_KEY not in fake:
+        return {}
+    mean, std = inception_score(fake[LOGITS_KEY], splits=cfg.is_splits)
+    return {"is": mean, "is_std": std}
+
+
+def gms_score(real: dict[str, Any], fake: dict[str, Any], cfg: EvalConfig,
+              seed: int) -> dict[str, float]:
+    """The registered ``gms``: :func:`geometric_mean_score` of FID and IS; ``{}`` without the
+    class logits."""
+    if LOGITS_KEY not in fake:
+        return {}
+    is_mean, _ = inception_score(fake[LOGITS_KEY], splits=cfg.is_splits)
+    return {"gms": geometric_mean_score(fid_from_stats(real, fake), is_mean)}

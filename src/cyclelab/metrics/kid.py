@@ -8,9 +8,14 @@ images, so values from small test sets can be compared; it can be slightly negat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from cyclelab.errors import DataError
+
+if TYPE_CHECKING:
+    from cyclelab.config import EvalConfig
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -59,3 +64,16 @@ def kernel_inception_distance(
         for _ in range(subsets)
     ])
     return float(mmds.mean()), float(mmds.std())
+
+
+def kid_score(real: dict[str, Any], fake: dict[str, Any], cfg: EvalConfig,
+              seed: int) -> dict[str, float]:
+    """The registered ``kid`` (:mod:`cyclelab.metric_registry`): mean and std over
+    ``cfg.kid_subsets`` subsets of the features that both statistics carry."""
+    if "features" not in real or "features" not in fake:
+        raise DataError("KID needs the features themselves, and the statistics lack them; "
+                        "rerun the reference stage (dvc repro)")
+    mean, std = kernel_inception_distance(real["features"], fake["features"],
+                                          subsets=cfg.kid_subsets,
+                                          subset_size=cfg.kid_subset_size, seed=seed)
+    return {"kid_mean": mean, "kid_std": std}

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from cyclelab.config import METRIC_NAMES, EvalConfig
+from cyclelab.config import EvalConfig
 from cyclelab.data.dataset import to_m11, to_uint8
 from cyclelab.directions import DIRECTIONS
+from cyclelab.metric_registry import DISTRIBUTION, METRICS
 from cyclelab.metrics import compute_distribution, compute_paired, extract_features
 from cyclelab.metrics.fid import fid_from_stats, reference_stats
 from cyclelab.metrics.inception import InceptionNet
@@ -31,8 +32,14 @@ EVAL_PRECISION = "fp32"
 
 def eval_runtime(device: str = "auto") -> Runtime:
     """The :class:`Runtime` of ``evaluate`` and ``reference``: ``device`` (params.yaml's) at
-    :data:`EVAL_PRECISION`, never ``train.precision``."""
-    return make_runtime(device, EVAL_PRECISION)
+    :data:`EVAL_PRECISION`, never ``train.precision``. On CUDA it also turns TF32 off for the
+    process (only these stages call it): PyTorch lets cuDNN run fp32 convolutions in TF32 on
+    Ampere and newer GPUs by default, which would make "fp32" scores depend on the card."""
+    runtime = make_runtime(device, EVAL_PRECISION)
+    if runtime.cuda:  # PyTorch's fp32_precision API (mixing in allow_tf32 is an error)
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    return runtime
 
 
 @torch.no_grad()
@@ -81,8 +88,8 @@ def distribution_scores(fake_features: np.ndarray, real: dict[str, Any], cfg: Ev
         full = score_with_ci(fake_features, real["features"], cfg.bootstrap, seed)
         if "kid_subset_mean" in scores:
             scores["kid"] = full["kid"]
-        scores.update({f"{k}_ci95": full[f"{k}_ci95"] for k in ("fid", "kid")
-                       if k in scores and f"{k}_ci95" in full})
+        scores.update({f"{k}_ci95": full[f"{k}_ci95"] for k in list(scores)
+                       if f"{k}_ci95" in full})
     return scores
 
 
@@ -103,7 +110,7 @@ def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
     """
     scores: dict[str, Any] = {}
     features = None
-    if any(name in ("fid", "kid", "is", "gms") for name in cfg.metrics):
+    if any(METRICS[name].kind == DISTRIBUTION for name in cfg.metrics):
         features = extract_features(inception, fake, batch_size=cfg.batch_size)
         logits = None if is_net is None else class_logits(is_net, fake, cfg.batch_size)
         scores.update(distribution_scores(features, target_reference, cfg, seed,
@@ -123,10 +130,12 @@ def score_direction(real: torch.Tensor, fake: torch.Tensor, rec: torch.Tensor,
 
 
 def as_line(scores: dict[str, Any], line: str,
-            names: Sequence[str] = METRIC_NAMES) -> dict[str, Any]:
-    """``scores`` renamed for a reference line: the metric's name (the longest of ``names``
-    the key starts with), then ``line``, then the rest of the key (``fid_ci95`` ->
-    ``fid_identity_ci95``, ``kid_subset_mean`` -> ``kid_identity_subset_mean``)."""
+            names: Sequence[str] | None = None) -> dict[str, Any]:
+    """``scores`` renamed for a reference line: the metric's name (the longest of ``names``,
+    default the registered metrics, that the key starts with), then ``line``, then the rest of
+    the key (``fid_ci95`` -> ``fid_identity_ci95``, ``kid_subset_mean`` ->
+    ``kid_identity_subset_mean``)."""
+    names = tuple(METRICS) if names is None else names
     out = {}
     for key, value in scores.items():
         name = max((n for n in names if key == n or key.startswith(f"{n}_")), key=len,
@@ -175,8 +184,7 @@ class CurveScorer:
                 result = distribution_scores(features, self.stats[target], self.cfg, self.seed,
                                              self.inception.sha256)
                 paired = compute_paired(self.cfg.metrics, _hwc(self.real[source]), _hwc(fake))
-                scores |= {f"{k}_{direction}": v for k, v in result.items()
-                           if k in ("fid", "kid")}
+                scores |= {f"{k}_{direction}": v for k, v in result.items() if k in METRICS}
                 scores |= {f"{k}_{direction}": float(v.mean()) for k, v in paired.items()}
         finally:
             for net, mode in zip(nets, modes, strict=True):

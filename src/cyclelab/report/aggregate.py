@@ -26,6 +26,7 @@ import numpy as np
 
 from cyclelab.directions import DIRECTIONS
 from cyclelab.errors import DataError
+from cyclelab.metric_registry import compared
 from cyclelab.metrics.uncertainty import holm, paired_difference, seed_interval, welch
 
 # Keys that are the same for every seed: reference lines and counts, carried over as they are.
@@ -99,7 +100,7 @@ def compare_pair(values1: Sequence[float], values2: Sequence[float],
                  features1: Sequence[np.ndarray] | None, features2: Sequence[np.ndarray] | None,
                  real: np.ndarray | None, metric: str, alpha: float, resamples: int,
                  seed: int) -> dict[str, Any]:
-    """Does variant 1 differ from variant 2 in ``metric`` (``fid`` or ``kid``; lower is better)?
+    """Does variant 1 differ from variant 2 in ``metric`` (a compared one: ``fid``, ``kid``)?
 
     ``values*``: per-seed scores; ``features*``: per-seed Inception features of the
     translations (same source images, same order); ``real``: features of the real target set.
@@ -162,7 +163,8 @@ def family_sentence(comparisons: list[dict[str, Any]]) -> str | None:
         return None
     alpha, m = tested[0]["alpha"], tested[0]["family_size"]
     found = sum(c["significant"] for c in tested)
-    return (f"{m} tests (every pair of variants × direction × FID/KID), corrected together by "
+    scores = "/".join(name.upper() for name in compared())
+    return (f"{m} tests (every pair of variants × direction × {scores}), corrected together by "
             f"{tested[0]['correction']}: a difference is called significant only where its "
             f"adjusted p-value is below {alpha:g}, which holds the chance of any false claim in "
             f"this report at {alpha:g}; {found} of {m} significant.")
@@ -171,8 +173,9 @@ def family_sentence(comparisons: list[dict[str, Any]]) -> str | None:
 def compare_variants(metrics: dict[str, dict], features: dict[str, dict[str, list[np.ndarray]]],
                      real: dict[str, np.ndarray], alpha: float, resamples: int,
                      seed: int) -> list[dict[str, Any]]:
-    """:func:`compare_pair` for every pair of variants, direction and distribution score,
-    corrected together by :func:`correct` (Holm–Bonferroni, family-wise error ``alpha``).
+    """:func:`compare_pair` for every pair of variants, direction and compared metric (the
+    registry's :func:`~cyclelab.metric_registry.compared`: FID and KID), corrected together by
+    :func:`correct` (Holm–Bonferroni, family-wise error ``alpha``).
 
     ``metrics``: :func:`aggregate` output per variant; ``features[variant][direction]``: the
     per-seed translation features; ``real[direction]``: features of the real target set.
@@ -185,7 +188,7 @@ def compare_variants(metrics: dict[str, dict], features: dict[str, dict[str, lis
         for second in names[i + 1:]:
             for direction, label, *_ in DIRECTIONS:
                 s1, s2 = metrics[first].get(direction, {}), metrics[second].get(direction, {})
-                for metric in ("fid", "kid"):
+                for metric in compared():
                     if metric not in s1 or metric not in s2:
                         continue
                     result = compare_pair(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cyclelab.io import atomic_dir, read_json, write_text
+from cyclelab.metric_registry import compared
 from cyclelab.report.aggregate import family_sentence, stage_name
 from cyclelab.report.figures import plot_curve, plot_distribution, plot_losses, plot_ssim
 from cyclelab.report.tables import (
@@ -28,10 +29,8 @@ from cyclelab.report.tables import (
     read_csv,
 )
 
-# (figure key, its heading), in the pages' order
-TITLES = (("fid", "FID by variant (95 % CI; dashed: doing nothing, dotted: floor)"),
-          ("kid", "KID by variant (95 % CI; dashed: doing nothing, dotted: floor)"),
-          ("losses", "Losses per epoch"),
+# (figure key, its heading), in the pages' order, after one figure per compared metric
+TITLES = (("losses", "Losses per epoch"),
           ("curve", "FID during training (fixed validation subset, eval.every_k_epochs)"),
           ("ssim_curve", "SSIM of real vs translated during training (the same subset)"),
           ("ssim", "SSIM per test image"),
@@ -67,6 +66,14 @@ class Page:
     samples: dict[str, str]
 
 
+def figure_titles() -> tuple[tuple[str, str], ...]:
+    """(figure key, its heading) of every figure, in the pages' order: one per metric the
+    report compares between variants (:func:`~cyclelab.metric_registry.compared`), then
+    :data:`TITLES`."""
+    return tuple((name, f"{name.upper()} by variant (95 % CI; dashed: doing nothing, dotted: "
+                        "floor)") for name in compared()) + TITLES
+
+
 def last_sample(samples_dir: Path) -> Path | None:
     """The sample grid of the last epoch of one run."""
     grids = sorted(samples_dir.glob("epoch_*.png"))
@@ -98,9 +105,9 @@ def draw_figures(metrics: dict[str, dict], histories: dict[str, list[dict]],
     -> its grid and the copy's file name). Returns the file name of each figure drawn."""
     with atomic_dir(figures) as tmp:
         ssim_box, ssim_lines = plot_ssim(per_image, tmp / "ssim.png", tmp / "ssim_lines.png")
-        made = {
-            "fid": plot_distribution(metrics, "fid", "FID", tmp / "fid.png"),
-            "kid": plot_distribution(metrics, "kid", "KID", tmp / "kid.png"),
+        made = {name: plot_distribution(metrics, name, name.upper(), tmp / f"{name}.png")
+                for name in compared()}
+        made |= {
             "losses": plot_losses(histories, tmp / "losses.png"),
             "curve": plot_curve(histories, tmp / "fid_curve.png"),
             "ssim_curve": plot_curve(histories, tmp / "ssim_curve.png", "ssim",
@@ -121,7 +128,7 @@ def summary_markdown(page: Page) -> str:
           *(["## Left out", "", *[f"- {line}" for line in page.left_out], ""]
             if page.left_out else []),
           "## Study", "", *[f"- {k}: {v}" for k, v in page.study.items()], ""]
-    for key, title in TITLES:
+    for key, title in figure_titles():
         if key in page.figures:
             md += [f"## {title}", "", f"![{title}]({page.figures[key]})", ""]
     md += ["## Samples", "", SAMPLES_NOTE, ""]
@@ -146,7 +153,7 @@ def index_html(page: Page) -> str:
         study="".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
                       for k, v in page.study.items()),
         figures="".join(f'<h2>{esc(t)}</h2><img src="{page.figures[k]}" alt="{esc(t)}">'
-                        for k, t in TITLES if k in page.figures),
+                        for k, t in figure_titles() if k in page.figures),
         samples="".join(f'<figure><figcaption>{esc(n)}</figcaption>'
                         f'<img class="px" src="{f}" alt="{esc(n)}"></figure>'
                         for n, f in page.samples.items()))

@@ -10,19 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from cyclelab import directions
+from cyclelab.metric_registry import report_columns
 
 DIRECTIONS = tuple((d.key, d.label) for d in directions.DIRECTIONS)  # (key, label) pairs
-# (key, label, format); the arrow says which way is better
-DISTRIBUTION_COLUMNS = (("fid", "FID ↓", "{:.1f}"), ("kid", "KID ↓", "{:.4f}"))
-PAIRED_COLUMNS = (("is", "IS ↑", "{:.2f}"), ("gms", "GMS ↓", "{:.3f}"),
-                  ("fid_rec", "FID rec ↓", "{:.1f}"), ("ssim", "SSIM ↑", "{:.3f}"),
-                  ("ssim_cycle", "cycle SSIM ↑", "{:.3f}"),
-                  ("psnr_cycle", "cycle PSNR ↑", "{:.2f}"),
-                  ("label_accuracy", "label acc. ↑", "{:.3f}"),
-                  # seeds/000's pairs (eval.fid_cycle): distance from the input, not quality
-                  ("fid_real_fake", "FID real–fake", "{:.1f}"),
-                  ("fid_rec_fake", "FID rec–fake", "{:.1f}"),
-                  ("ssim_rec_fake", "SSIM rec–fake", "{:.3f}"))
 LINES = (("identity", "doing nothing (untranslated source vs target)"),
          ("floor", "floor (real target test vs real target train, same N)"),
          ("ceiling", "ceiling (target classifier on real target test images)"))
@@ -68,32 +58,36 @@ def with_std(scores: dict, key: str, pattern: str) -> str:
 
 
 def metrics_table(metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one per variant (mean with 95 % CI, ± std over seeds for paired
-    scores; ⚠ where a translation scores worse than doing nothing), then the identity and
+    """Header and rows: one per variant (the registry's columns: mean with 95 % CI, or ± std
+    over seeds; ⚠ where a translation scores worse than doing nothing), then the identity and
     floor lines, per direction."""
+    columns = report_columns()
     header = ["variant", "seeds"]
     for _, label in DIRECTIONS:
-        header += [f"{label} {name}" for _, name, _ in DISTRIBUTION_COLUMNS + PAIRED_COLUMNS]
+        header += [f"{label} {column.label}" for column in columns]
     rows = []
     for variant, data in metrics.items():
         row = [variant, str(data.get("n_seeds", 1))]
         for direction, _ in DIRECTIONS:
             scores = data.get(direction, {})
-            for key, _, pattern in DISTRIBUTION_COLUMNS:
+            for column in columns:
+                key, pattern = column.key, column.fmt
+                if not column.interval:
+                    row.append(with_std(scores, key, pattern))
+                    continue
                 cell = with_ci(scores.get(key), scores.get(f"{key}_ci95"), pattern)
                 if key == "fid" and scores.get("worse_than_identity"):
                     cell = "⚠ " + cell
                 row.append(cell)
-            row += [with_std(scores, key, pattern) for key, _, pattern in PAIRED_COLUMNS]
         rows.append(row)
     first = next(iter(metrics.values()), {})
     for line, label in LINES:
         row = [label, "–"]
         for direction, _ in DIRECTIONS:
             scores = first.get(direction, {})
-            for key, _, pattern in DISTRIBUTION_COLUMNS + PAIRED_COLUMNS:
-                row.append(with_ci(scores.get(f"{key}_{line}"),
-                                    scores.get(f"{key}_{line}_ci95"), pattern))
+            for column in columns:
+                row.append(with_ci(scores.get(f"{column.key}_{line}"),
+                                   scores.get(f"{column.key}_{line}_ci95"), column.fmt))
         if any(cell != "–" for cell in row[2:]):
             rows.append(row)
     # Columns no variant has (e.g. label accuracy without labels) are dropped.

@@ -76,7 +76,7 @@ def fit(
     *,
     epochs: int,
     schedule: Schedule,
-    checkpoint_path: str | Path,
+    checkpoint_path: str | Path | None,
     fingerprint: str,
     desc: str = "train",
     log_every: int = 10,
@@ -90,15 +90,19 @@ def fit(
 
     Resumes from ``checkpoint_path`` when its fingerprint matches, also from inside an epoch:
     ``batches(epoch)`` depends only on the epoch, so the batches already trained on are skipped.
-    Only the main process (``is_main``, rank 0 of a distributed run) writes checkpoints.
+    Only the main process (``is_main``, rank 0 of a distributed run) writes checkpoints; with
+    ``checkpoint_path`` None nothing is read or written (a run of seconds, the classifier's).
     ``resume`` is ``train.resume``: ``never`` starts fresh whatever the file holds; an
     unreadable file stops the run (:func:`checkpoint.load_if_matching`).
     """
-    checkpoint_path = Path(checkpoint_path)
     schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, schedule)
                   for name, opt in task.optimizers.items()}
     result = FitResult()
-    state, result.message = checkpoint.load_if_matching(checkpoint_path, fingerprint, resume)
+    if checkpoint_path is None:
+        state, result.message = None, "no checkpoint: starting fresh"
+    else:
+        checkpoint_path = Path(checkpoint_path)
+        state, result.message = checkpoint.load_if_matching(checkpoint_path, fingerprint, resume)
     start, partial = 0, None
     if state is not None:
         _restore(task, schedulers, state, checkpoint_path)
@@ -113,7 +117,7 @@ def fit(
     interval = checkpoint_minutes * 60.0
 
     def save(epoch_done: int, partial_state: dict | None) -> None:
-        if not is_main:
+        if not is_main or checkpoint_path is None:
             return
         checkpoint.save(checkpoint_path, {
             "fingerprint": fingerprint, "epoch": epoch_done, "history": result.history,
@@ -144,7 +148,8 @@ def fit(
             bad = [k for k, v in losses.items() if not math.isfinite(v)]
             if bad:
                 kept = (f"the last good checkpoint {checkpoint_path} is kept"
-                        if checkpoint_path.exists() else "no checkpoint was written yet")
+                        if checkpoint_path is not None and checkpoint_path.exists()
+                        else "no checkpoint was written yet")
                 raise TrainingDiverged(
                     f"{desc}: {bad[0]} = {losses[bad[0]]} at step {global_step} (epoch "
                     f"{epoch + 1}, step {steps} of the epoch); {kept}. Lower train.lr, add "

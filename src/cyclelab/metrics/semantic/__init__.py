@@ -2,9 +2,10 @@
 
 Three families, each computed only where the data allows (:func:`semantic_scores`):
 
-- ``label_accuracy``: a small CNN per domain (:mod:`.classifier`), trained once on the real
-  training images of that domain with the labels that ``prepare`` carries through
-  (:mod:`.labels`: ``digits``, ``mnist2svhn``, ``mnist2colored_mnist``), reads each
+- ``label_accuracy``: a small CNN per domain (:mod:`.classifier`), trained once
+  (:mod:`cyclelab.training.classifier`) on the real training images of that domain with the
+  labels that ``prepare`` carries through (:mod:`.labels`: ``digits``, ``mnist2svhn``,
+  ``mnist2colored_mnist``), reads each
   translation; it should see the digit of the source image (does the 7 stay a 7?). The
   classifier's accuracy on the real test images of that domain is reported beside it as
   ``label_accuracy_ceiling``: a translator cannot be read better than real images.
@@ -29,12 +30,10 @@ from cyclelab.metrics.semantic.classifier import (
     MODEL_FILE,
     DigitClassifier,
     accuracy,
-    fit_domain,
     label_scores,
     load_classifier,
     predict,
     save_classifier,
-    train_classifier,
 )
 from cyclelab.metrics.semantic.labels import folder_labels, read_labels
 from cyclelab.metrics.semantic.paired import (
@@ -88,7 +87,6 @@ def semantic_scores(direction: str, source_names: list[str], fake: torch.Tensor,
 
 
 __all__ = ["MODEL_FILE", "META_FILE", "DigitClassifier", "read_labels", "folder_labels",
-           "train_classifier", "predict", "accuracy", "fit_domain", "save_classifier",
-           "load_classifier", "label_scores", "pair_key", "find_partners", "partner_pairs",
-           "paired_scores", "colours_to_classes", "confusion", "segmentation_scores",
-           "label_map_scores", "semantic_scores"]
+           "predict", "accuracy", "save_classifier", "load_classifier", "label_scores",
+           "pair_key", "find_partners", "partner_pairs", "paired_scores", "colours_to_classes",
+           "confusion", "segmentation_scores", "label_map_scores", "semantic_scores"]
