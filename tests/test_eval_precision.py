@@ -56,3 +56,33 @@ def test_stages_evaluate_in_fp32_when_training_ran_in_bf16(stage, fake_cuda, tin
         module.main(cfg, argparse.Namespace(variant="baseline", seed=None))
     assert len(fake_cuda) == 1
     assert (fake_cuda[0].device.type, fake_cuda[0].precision) == ("cuda", "fp32")
+
+
+@pytest.fixture
+def tf32_on():
+    """PyTorch's default, cuDNN convolutions in TF32, restored afterwards (``monkeypatch`` cannot
+    set these flags: they are properties of module objects)."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = conv.fp32_precision, matmul.fp32_precision
+    conv.fp32_precision, matmul.fp32_precision = "tf32", "tf32"
+    yield
+    conv.fp32_precision, matmul.fp32_precision = before
+
+
+def test_eval_runtime_turns_tf32_off_on_cuda(monkeypatch, tf32_on):
+    """fp32 evaluation is fp32 on Ampere and newer too: PyTorch's default lets cuDNN run fp32
+    convolutions in TF32 (a 10-bit mantissa), so the evaluate and reference stages turn it off."""
+    from cyclelab.metrics import translation
+
+    monkeypatch.setattr(runtime_module, "pick_device", lambda name="auto": torch.device("cuda"))
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # make_runtime sets it
+    assert translation.eval_runtime("cuda").precision == "fp32"
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+
+
+def test_eval_runtime_leaves_tf32_alone_on_the_cpu(tf32_on):
+    from cyclelab.metrics import translation
+
+    assert translation.eval_runtime("cpu").device.type == "cpu"
+    assert torch.backends.cudnn.conv.fp32_precision == "tf32"

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from cyclelab.metrics import fid
 from cyclelab.metrics.fid import feature_stats, frechet_distance, reference_stats
 from cyclelab.metrics.kid import mmd2_unbiased
 from cyclelab.metrics.translation import distribution_scores
@@ -165,3 +166,19 @@ def test_identity_and_floor_lines_from_the_reference_stage(tiny_params):
     floor = distribution_scores(train_b, reference_stats(real_b), cfg)
     assert floor["fid"] < identity["fid"] and floor["kid"] < identity["kid"]
     assert identity["fid_ci95"][0] <= identity["fid"] <= identity["fid_ci95"][1]
+
+
+def test_fid_of_statistics_with_features_takes_the_gram_route_to_the_same_value(monkeypatch):
+    """fid_from_stats: statistics that keep their features (fewer images than half the feature
+    dimensions) give the eigendecomposition's value without computing it."""
+    rng = np.random.default_rng(3)
+    real = fid.reference_stats(rng.normal(size=(40, 256)) ** 2)
+    fake = fid.reference_stats(rng.normal(size=(30, 256)) ** 2 + 0.2)
+    by_moments = fid.frechet_distance(real["mu"], real["sigma"], fake["mu"], fake["sigma"])
+    no_features = {k: v for k, v in real.items() if k != "features"}
+    assert fid.fid_from_stats(no_features, fake) == by_moments  # the moments only: eigh
+    monkeypatch.setattr(fid, "trace_sqrt_product", None)  # the Gram route must not call it
+    assert fid.fid_from_stats(real, fake) == pytest.approx(by_moments, rel=1e-12)
+    big = fid.reference_stats(rng.normal(size=(200, 256)))  # more than half of 256: eigh
+    with pytest.raises(TypeError):
+        fid.fid_from_stats(big, fake)
