@@ -17,6 +17,7 @@ def main(cfg, args) -> None:  # noqa: D103
     from cyclelab import config, paths
     from cyclelab.directions import DIRECTIONS, KEYS
     from cyclelab.io import read_json, write_json
+    from cyclelab.metric_registry import compared
     from cyclelab.metrics import load_stats
     from cyclelab.report.aggregate import compare_variants, load_features, stage_name
     from cyclelab.report.build import build_report
@@ -30,11 +31,11 @@ def main(cfg, args) -> None:  # noqa: D103
     metrics = {v: read_json(paths.METRICS / f"{v}.json",
                             f"dvc repro {stage_name('compare', v, cfg.finetunes)}")
                for v in variants}
-    # Every seed of a variant with FID or KID scores wrote the features they came from.
+    # Every seed of a variant with scores the report compares wrote the features they came from.
     features = load_features(
         {v: {s: paths.translated_dir(v, s) / "features.npz" for s in cfg.study.seeds}
          for v, m in metrics.items()
-         if any(k in m.get(d, {}) for d in KEYS for k in ("fid", "kid"))},
+         if any(k in m.get(d, {}) for d in KEYS for k in compared())},
         cfg.finetunes)
     real = {d.key: load_stats(paths.REFERENCE / f"{d.target}.npz")["features"]
             for d in DIRECTIONS}
