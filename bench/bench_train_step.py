@@ -39,7 +39,7 @@ from bench.common import (  # noqa: E402
 )
 from bench.reference_step import ReferenceCycleGAN  # noqa: E402
 from cyclelab import config  # noqa: E402
-from cyclelab.models import build_discriminator, build_generator  # noqa: E402
+from cyclelab.models.build import build_discriminator, build_generator  # noqa: E402
 from cyclelab.runtime import make_runtime  # noqa: E402
 from cyclelab.training.cyclegan import CycleGAN  # noqa: E402
 from cyclelab.training.pool import ImagePool  # noqa: E402

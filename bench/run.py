@@ -8,7 +8,7 @@ Sections: the machine's peak (matmul and 3x3 convolutions), the training step (o
 plain reference step, interleaved), the step's convolutions replayed alone (the MFU ceiling
 with torch's kernels, ``bench_kernels.py``), FID feature extraction (ours against clean-fid),
 and with ``--full`` the pipeline (no-op ``dvc repro``, stage start-ups, train's peak RSS at
-256 px).
+256 px) and the time limits unit tests used to assert (``bench_limits.py``).
 The table between the markers in ``bench/RESULTS.md`` is replaced; the notes around it are
 kept. ``--no-write`` leaves the file alone.
 """
@@ -133,6 +133,12 @@ def table(records: list[dict]) -> str:
                 name = r.get("stage") and f"study: {r['stage']}" or what.replace("_", " ")
                 lines.append(f"| {name} | {r['seconds']:.2f} | – |")
         lines.append("")
+    limits = [r for r in records if r["bench"] == "limit"]
+    if limits:
+        lines += ["| time limit (was a unit-test assertion) | seconds | target |", "|---|---|---|"]
+        lines += [f"| {r['what'].replace('_', ' ')} | {r['seconds']:.2f} | ≤ {r['target_s']:g} s: "
+                  f"{'met' if r['seconds'] <= r['target_s'] else 'missed'} |" for r in limits]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
     parser.add_argument("--full", action="store_true", help="everything but the study")
     parser.add_argument("--study", action="store_true", help="also the default study")
     parser.add_argument("--only", nargs="+",
-                        choices=["train_step", "kernels", "fid", "pipeline"],
+                        choices=["train_step", "kernels", "fid", "pipeline", "limits"],
                         help="run these sections only")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
@@ -169,13 +175,13 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
                      if line.strip()]))
         return
     # Imported here: printing a table (gpu_check.sh) needs neither torch nor the benchmarks.
-    from bench import bench_fid, bench_kernels, bench_pipeline, bench_train_step
+    from bench import bench_fid, bench_kernels, bench_limits, bench_pipeline, bench_train_step
     from bench.common import RECORDS, emit, machine, measure_peak, set_threads
 
     set_threads(args.threads)
     sections = args.only or ["train_step", "kernels", "fid",
                              *(["pipeline"] if args.full else [])]
-    if sections == ["pipeline"]:
+    if sections in (["pipeline"], ["limits"]):
         RECORDS.append({"bench": "machine", **machine()})
     else:
         emit({"bench": "peak", **measure_peak(quick=not args.full), **machine()})
@@ -188,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: D103
         bench_fid.run(args.full)
     if "pipeline" in sections or args.study:
         bench_pipeline.run(full=args.full, study=args.study)
+    if "limits" in sections or args.full:
+        bench_limits.run()
     for path in args.merge:
         RECORDS.extend(json.loads(line) for line in path.read_text().splitlines() if line)
     text = table(RECORDS)

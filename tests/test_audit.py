@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cyclelab import config
-from cyclelab.catalogue import lookup
+from cyclelab.catalogue import CATALOGUE, lookup
 from cyclelab.errors import ConfigError
 from tests.conftest import REPO
 
@@ -91,10 +91,17 @@ def test_variant_names_that_are_not_plain_names_are_refused(tiny_raw, name):
         config.from_dict(tiny_raw)
 
 
-@pytest.mark.parametrize("name", ["../x", "a/b", "", "digits/../../etc"])
-def test_dataset_names_are_looked_up_never_joined(tiny_raw, name):
+@pytest.mark.parametrize("name", ["./digits", "digits/", "digits/.", "digits/../digits",
+                                  "/digits", "../x", "a/b", "", "digits/../../etc", "mine"])
+def test_dataset_names_are_looked_up_never_joined(tmp_path, monkeypatch, name):
+    """Only a catalogue key is a dataset: paths that name a catalogue entry once normalised, and
+    a folder that exists where the stage runs, are refused (joining or normalising would find
+    them), while every key finds its own entry."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine" / "trainA").mkdir(parents=True)
     with pytest.raises(ConfigError, match="unknown dataset"):
         lookup(name)
+    assert all(lookup(key) is entry for key, entry in CATALOGUE.items())
 
 
 def test_variant_argument_must_name_a_variant(tiny_params):

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from cyclelab import config
-from cyclelab.models import build_generator, count_parameters
 from cyclelab.models.autoencoder import AUTOENCODERS, Seed000Autoencoder, build_autoencoder
+from cyclelab.models.build import build_generator, count_parameters
 from cyclelab.models.generators import ResnetGenerator
 from cyclelab.runtime import make_runtime
 from cyclelab.training.autoencoder import AutoencoderTask, kl_beta, kl_per_dimension

@@ -14,7 +14,7 @@ from PIL import Image
 from cyclelab import cli, config, inference, paths
 from cyclelab.data.background import make_background_remover
 from cyclelab.errors import DataError
-from cyclelab.models import build_generator
+from cyclelab.models.build import build_generator
 from tests.conftest import write_params
 
 SEEDS = [3, 5]  # weights exist for the first only

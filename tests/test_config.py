@@ -125,7 +125,7 @@ def test_flatten_gives_dotted_keys(tiny_params):
 def test_registry_names_match_schema_choices():
     from cyclelab.losses import GAN_LOSSES
     from cyclelab.metrics import METRICS
-    from cyclelab.models import DISCRIMINATORS, GENERATORS
+    from cyclelab.models.build import DISCRIMINATORS, GENERATORS
     from cyclelab.models.init import INITS
     from cyclelab.models.layers import NORM_LAYERS
     from cyclelab.training.schedules import SCHEDULES
@@ -174,7 +174,7 @@ def test_discriminator_size_check_matches_what_the_network_runs(kind, tiny_raw):
     with one line instead of a crash in the first step (instance norm needs a 2x2 map)."""
     import torch
 
-    from cyclelab.models import build_discriminator
+    from cyclelab.models.build import build_discriminator
 
     tiny_raw["model"].update(discriminator=kind, n_layers_d=2)
     tiny_raw["data"]["image_size"] = 16
@@ -264,7 +264,7 @@ def test_unet_depth_is_checked_at_the_size_the_networks_train_on(tiny_raw):
     train.crop_size crops: 224 px crops crash its first step, so validation refuses them."""
     import torch
 
-    from cyclelab.models import build_generator
+    from cyclelab.models.build import build_generator
 
     tiny_raw["data"]["image_size"] = 256
     tiny_raw["model"].update(generator="unet", ngf=2)
@@ -297,11 +297,31 @@ def test_training_size_is_crop_then_load_then_image_size(tiny_raw):
     assert config.training_size(cfg.data, cfg.train) == (32, "train.crop_size")
 
 
-def test_the_config_unet_depth_is_the_networks(tiny_raw):
-    from cyclelab.config_rules import _unet_depth
-    from cyclelab.models.generators.unet import unet_depth
+@pytest.mark.parametrize("size", [32, 48, 64, 96])
+def test_the_unet_built_for_a_size_halves_it_as_often_as_the_size_rule_says(size):
+    """models.sizes.unet_depth is the rule both the schema and the U-Net use: the network built
+    for ``size`` has that many stride-2 convolutions and maps ``size`` px back to ``size`` px."""
+    import torch
+    from torch import nn
 
-    assert all(_unet_depth(size) == unet_depth(size) for size in range(4, 1025, 4))
+    from cyclelab.models.build import build_generator
+    from cyclelab.models.sizes import unet_depth
+
+    net = build_generator(config.ModelConfig(generator="unet", ngf=4), image_size=size)
+    strided = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == unet_depth(size) == {32: 5, 48: 4, 64: 6, 96: 5}[size]
+    with torch.no_grad():
+        assert net(torch.zeros(1, 3, size, size)).shape == (1, 3, size, size)
+
+
+def test_config_and_packages_import_no_torch_for_the_size_rules():
+    """The schema asks the networks' size rules at every stage start without loading torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cyclelab.config, cyclelab.models.sizes; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_discriminators_and_autoencoders_are_checked_at_the_training_size(tiny_raw):

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 
 from cyclelab import config
 from cyclelab.data.dataset import UnpairedBatches
-from cyclelab.models import build_discriminator, build_generator
+from cyclelab.models.build import build_discriminator, build_generator
 from cyclelab.runtime import make_runtime, seed_everything
 from cyclelab.training.cyclegan import CycleGAN
 from cyclelab.training.distributed import broadcast_parameters, gradient_averager

@@ -10,7 +10,7 @@ import torch
 from cyclelab import inference
 from cyclelab.config import ModelConfig
 from cyclelab.errors import DataError
-from cyclelab.models import build_generator
+from cyclelab.models.build import build_generator
 from cyclelab.models.init import load_weights
 
 SIZE = 32

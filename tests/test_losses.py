@@ -164,7 +164,7 @@ def _penalty(device: str, autocast: torch.dtype | None = None, fake_dtype=torch.
     """The gradient penalty of a small PatchGAN (fp32, or under ``autocast``) with the fake
     batch in ``fake_dtype``, and the dtypes the critic saw (input, output)."""
     from cyclelab.config import ModelConfig
-    from cyclelab.models import build_discriminator
+    from cyclelab.models.build import build_discriminator
 
     torch.manual_seed(0)
     D = build_discriminator(ModelConfig(ndf=8, n_layers_d=2)).to(device)
@@ -213,7 +213,7 @@ def test_a_registered_auxiliary_loss_is_weighted_logged_and_summed_by_the_step(t
     import dataclasses
 
     from cyclelab import losses
-    from cyclelab.models import build_discriminator, build_generator
+    from cyclelab.models.build import build_discriminator, build_generator
     from cyclelab.runtime import make_runtime
     from cyclelab.training.cyclegan import CycleGAN
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from itertools import pairwise
 
 import pytest
 import torch
 
 from cyclelab.errors import DataError
-from cyclelab.models import build_discriminator, build_generator
 from cyclelab.models.autoencoder import Autoencoder
+from cyclelab.models.build import build_discriminator, build_generator
 from cyclelab.models.discriminators import PatchDiscriminator
 from cyclelab.models.init import load_matching
 
@@ -92,7 +93,7 @@ def test_load_weights_names_the_missing_file_and_its_stage(tiny_params, tmp_path
 # --- every network of the seed reports (issue 7) -------------------------------------------
 
 from cyclelab import config  # noqa: E402
-from cyclelab.models import count_parameters  # noqa: E402
+from cyclelab.models.build import count_parameters  # noqa: E402
 from cyclelab.models.init import ae_domain, init_weights  # noqa: E402
 from cyclelab.models.receptive import field_note, paper_ratio_layers, receptive_field  # noqa: E402
 
@@ -100,7 +101,7 @@ TINY_NETS = config.ModelConfig(ngf=4, ndf=4, n_blocks=1)
 
 
 def test_registries_match_the_schema():
-    from cyclelab.models import DISCRIMINATORS, GENERATORS
+    from cyclelab.models.build import DISCRIMINATORS, GENERATORS
 
     assert tuple(GENERATORS) == config.GENERATORS
     assert tuple(DISCRIMINATORS) == config.DISCRIMINATORS
@@ -174,24 +175,61 @@ def test_random_crop_discriminator_judges_one_crop_per_image():
     assert len(D.patch.model) == 6  # seed 003: three convolutions
 
 
+def resnet_count(ngf: int, n_blocks: int) -> int:
+    """The official ResNet generator, instance norm (no affine, so every conv has a bias):
+    c7s1-ngf, two stride-2 3x3 convs, n_blocks of two 3x3 convs at 4 ngf, two transposed
+    3x3 convs, c7s1-3."""
+    def conv(cin, cout, k):
+        return cin * cout * k * k + cout
+    return (conv(3, ngf, 7) + conv(ngf, 2 * ngf, 3) + conv(2 * ngf, 4 * ngf, 3)
+            + n_blocks * 2 * conv(4 * ngf, 4 * ngf, 3)
+            + conv(4 * ngf, 2 * ngf, 3) + conv(2 * ngf, ngf, 3) + conv(ngf, 3, 7))
+
+
+def unet_count(ngf: int, num_downs: int) -> int:
+    """The official U-Net with batch norm (2 parameters per channel; 4x4 convs without bias
+    but the last): at each level a down conv outer -> inner, its norm, an up conv from the
+    concatenated 2 x inner back to outer and its norm; the innermost level's up conv takes
+    inner channels only and its down conv has no norm; the outermost has no norms."""
+    def conv(cin, cout):
+        return cin * cout * 16
+    inner = 8 * ngf
+    levels = [(ngf, 2 * ngf), (2 * ngf, 4 * ngf), (4 * ngf, 8 * ngf)]
+    levels += [(inner, inner)] * (num_downs - 5)
+    total = conv(3, ngf) + conv(2 * ngf, 3) + 3  # outermost: in 3 -> ngf, out 2 ngf -> 3 + bias
+    total += sum(conv(o, i) + 2 * i + conv(2 * i, o) + 2 * o for o, i in levels)
+    return total + conv(inner, inner) + conv(inner, inner) + 2 * inner  # innermost
+
+
+def patch_count(ndf: int, n_layers: int) -> int:
+    """The official PatchGAN, instance norm: 4x4 convs with bias, 3 -> ndf, then doubling up to
+    8 ndf for n_layers more, then one logit."""
+    widths = [3] + [ndf * min(2 ** i, 8) for i in range(n_layers + 1)] + [1]
+    return sum(cin * cout * 16 + cout for cin, cout in pairwise(widths))
+
+
 def test_reference_parameter_counts():
-    # The official code's numbers: ResNet-9 11,378,179; unet_256 with batch norm 54,413,955
-    # (printed as 54.414 M); 70x70 PatchGAN 2,764,737.
-    from cyclelab.models import DISCRIMINATORS, GENERATORS
+    """The counts follow from the layer formulas above; the official code prints the same
+    (ResNet-9 11.378 M, unet_256 54.414 M, 70x70 PatchGAN 2.765 M) and seeds/000 reports
+    about 4.3 M for its 3-block generator."""
+    from cyclelab.models.build import DISCRIMINATORS, GENERATORS
 
     def n_params(cfg, size=None):  # uninitialised, on the meta device: shapes only
         with torch.device("meta"):
             return count_parameters(GENERATORS[cfg.generator](cfg, size))
 
+    assert resnet_count(64, 9) == 11_378_179 and patch_count(64, 3) == 2_764_737
+    assert unet_count(64, 8) == 54_413_955
     big = config.ModelConfig(ngf=64, ndf=64, n_blocks=9)
-    assert n_params(big) == 11_378_179
+    assert n_params(big) == resnet_count(64, 9)
     unet = dataclasses.replace(big, generator="unet", norm="batch")
-    assert n_params(unet, 256) == 54_413_955
-    assert n_params(unet, 128) == 41_828_995
+    assert n_params(unet, 256) == unet_count(64, 8)
+    assert n_params(unet, 128) == unet_count(64, 7)  # one level less at 128 px
     with torch.device("meta"):
-        assert count_parameters(DISCRIMINATORS["patch"](big)) == 2_764_737
+        assert count_parameters(DISCRIMINATORS["patch"](big)) == patch_count(64, 3)
     # The generator of seeds/000 (ngf 64, 3 blocks).
-    assert n_params(dataclasses.replace(big, n_blocks=3)) == 4_297_219
+    assert n_params(dataclasses.replace(big, n_blocks=3)) == resnet_count(64, 3)
+    assert round(resnet_count(64, 3) / 1e6, 1) == 4.3
 
 
 def _probe_field(D, size: int) -> int:
@@ -262,11 +300,14 @@ def test_dropout_is_configurable():
 
 
 def test_network_summary_for_reports():
-    from cyclelab.models import network_summary
+    from cyclelab.models.build import network_summary
 
     line = network_summary(config.ModelConfig(), 32)
-    assert line.startswith("generator resnet (272,515 parameters), discriminator patch "
-                           "(175,089 parameters, receptive field 70 px of 32 px)")
+    # The defaults (ngf 16, 3 blocks; ndf 16, 3 layers) by the formulas above.
+    assert (resnet_count(16, 3), patch_count(16, 3)) == (272_515, 175_089)
+    assert line.startswith(f"generator resnet ({resnet_count(16, 3):,} parameters), "
+                           f"discriminator patch ({patch_count(16, 3):,} parameters, "
+                           "receptive field 70 px of 32 px)")
     assert "n_layers_d=1 (16 px) keeps the PatchGAN paper's ratio" in line
     assert "judges the whole image" not in network_summary(config.ModelConfig(), 256)
 
@@ -313,7 +354,7 @@ def test_reflect_padding_discriminators_pad_by_reflection(name):
 
 
 def test_plain_discriminator_gives_one_logit_per_image_and_says_so():
-    from cyclelab.models import network_summary
+    from cyclelab.models.build import network_summary
 
     cfg = dataclasses.replace(TINY_NETS, discriminator="plain", n_layers_d=2)
     D = build_discriminator(cfg)

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import struct
-import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -149,9 +148,9 @@ def odd_raw(tmp_path) -> Path:
 
 def test_odd_files_get_a_reason_and_usable_ones_become_rgb(odd_raw, tmp_path):
     out = tmp_path / "prepared"
-    start = time.perf_counter()
+    # The huge PNG is refused from its header (decoding it would need 30 GB); the time this
+    # takes is measured in bench/bench_limits.py.
     summary = prepare.prepare_dataset(odd_raw, out, cfg(), progress=False)
-    assert time.perf_counter() - start < 10  # the huge PNG is rejected from its header
     rows = read_manifest(out)
     expected = {
         "truncated.jpg": ("skipped", "truncated or corrupt"),

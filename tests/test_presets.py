@@ -115,7 +115,7 @@ def test_seed003_variants_are_its_ablations():
 
 
 def test_seed000_generator_has_the_reports_parameter_count():
-    from cyclelab.models import build_generator, count_parameters
+    from cyclelab.models.build import build_generator, count_parameters
 
     cfg = config.from_dict(presets.load("seed000", REPO).params)
     net = build_generator(cfg.model, image_size=cfg.data.image_size)

@@ -3,8 +3,6 @@ only claim what the tests support, figures and samples, from what the stages wro
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -65,8 +63,10 @@ def test_report_from_stage_outputs(tmp_path):
 
 
 def test_missing_values_show_a_dash_and_std_over_seeds():
-    header, rows = metrics_table({"v": {"A_to_B": {"fid": 1.0}}})
-    assert rows[0][2] == "1.0" and json.dumps(header)
+    # v has only A→B FID, w only A→B KID: each misses the other's cell; B→A nobody has.
+    header, rows = metrics_table({"v": {"A_to_B": {"fid": 1.0}}, "w": {"A_to_B": {"kid": 0.25}}})
+    assert header == ["variant", "seeds", "A→B FID ↓", "A→B KID ↓"]
+    assert rows == [["v", "1", "1.0", "–"], ["w", "1", "–", "0.2500"]]
     header, rows = metrics_table({"v": metrics(100.0, 100.0, seeds=3)})
     ssim = header.index("A→B SSIM ↑")
     assert rows[0][ssim] == "0.500 ± 0.010"
@@ -74,8 +74,13 @@ def test_missing_values_show_a_dash_and_std_over_seeds():
                                        "floor (real target test vs real target train, same N)"]
 
 
-def test_no_verdict_without_a_test():
+def test_verdicts_flag_what_is_worse_than_doing_nothing_and_claim_nothing_else():
+    # Identity line FID 200: A→B at 300 is flagged, B→A at 150 is not; no test, no claim.
+    assert verdict_lines({"v": metrics(300.0, 150.0)}, []) == [
+        "⚠ v A→B: FID 300.0 is worse than doing nothing (200.0 for the untranslated images)."]
     assert verdict_lines({"v": metrics(100.0, 120.0)}, []) == []
+    comparison = {"sentence": "FID A→B: no significant difference (test sentence)."}
+    assert verdict_lines({"v": metrics(100.0, 120.0)}, [comparison]) == [comparison["sentence"]]
 
 
 def _one_variant(reports, variant="baseline"):

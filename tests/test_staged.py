@@ -8,7 +8,7 @@ import torch
 
 from cyclelab import config
 from cyclelab.data.dataset import UnpairedBatches
-from cyclelab.models import build_discriminator, build_generator
+from cyclelab.models.build import build_discriminator, build_generator
 from cyclelab.runtime import make_runtime
 from cyclelab.training.cyclegan import CycleGAN
 from cyclelab.training.staged import Stage, candidate_scorer, run_stages, stages_of

@@ -15,7 +15,7 @@ import torch
 
 from bench.reference_step import ReferenceCycleGAN
 from cyclelab import config
-from cyclelab.models import build_discriminator, build_generator
+from cyclelab.models.build import build_discriminator, build_generator
 from cyclelab.runtime import make_runtime
 from cyclelab.training import cyclegan
 from cyclelab.training.cyclegan import CycleGAN, per_sample

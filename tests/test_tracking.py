@@ -149,20 +149,23 @@ def run_status(run_id: str) -> str:
     return mlflow.MlflowClient(tracking.tracking_uri()).get_run(run_id).info.status
 
 
-def test_unreachable_server_fails_within_15_s_naming_it(silent_server, monkeypatch):
+def test_a_silent_server_fails_the_check_naming_it_instead_of_hanging(silent_server,
+                                                                      monkeypatch):
+    """A server that accepts and never answers: the probe gives up (how soon is measured in
+    bench/bench_limits.py); the 120 s guard only catches a hang, MLflow's own retries."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", silent_server)
     start = time.monotonic()
     with pytest.raises(tracking.TrackingError) as caught:
         tracking.check_store()
-    elapsed = time.monotonic() - start
-    assert elapsed < 15, elapsed
+    assert time.monotonic() - start < 120
     message = str(caught.value)
     assert silent_server in message and "\n" not in message
     assert tracking.FALLBACK_ENV in message
 
 
 def test_unreachable_server_stops_a_stage_before_any_work(tmp_path, params_file, monkeypatch):
-    """The real stage script: one line on stderr, exit code 2, nothing written, < 15 s."""
+    """The real stage script: one line on stderr, exit code 2, nothing written (its time is
+    measured in bench/bench_limits.py)."""
     from tests.conftest import REPO
 
     with socket.socket() as sock:  # a closed port: refused at once
@@ -171,16 +174,13 @@ def test_unreachable_server_stops_a_stage_before_any_work(tmp_path, params_file,
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    start = time.monotonic()
     proc = subprocess.run([sys.executable, str(REPO / "pipeline/download.py"), "--params",
                            str(params_file)], cwd=work, env=env, capture_output=True, text=True,
-                          timeout=60)
-    elapsed = time.monotonic() - start
+                          timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and uri in lines[0] and "unreachable" in lines[0], proc.stderr
     assert list(work.iterdir()) == []
-    assert elapsed < 15, elapsed
 
 
 def test_opt_in_fallback_logs_locally_and_says_so(shared, silent_server, monkeypatch, capsys):

@@ -11,7 +11,7 @@ import torch
 
 from cyclelab import config
 from cyclelab.data.dataset import SingleBatches, UnpairedBatches, to_m11, to_uint8
-from cyclelab.models import build_discriminator, build_generator
+from cyclelab.models.build import build_discriminator, build_generator
 from cyclelab.runtime import make_runtime, pick_device, seed_everything
 from cyclelab.training.checkpoint import load_if_matching
 from cyclelab.training.cyclegan import CycleGAN
@@ -288,22 +288,103 @@ def test_ema_generators_follow_the_weights(tiny_raw):
     assert gan.generators()["G_ab"] is gan.G_ab_ema and gan.generators()["G_ab_raw"] is gan.G_ab
 
 
-@pytest.mark.parametrize("train", [
-    {"gan_loss": "wgan-gp", "lambda_gp": 10.0},
-    {"pool": "seed001", "cache_every": 1, "lambda_edge": 1.0, "lambda_color": 1.0,
-     "precision": "bf16"},
-], ids=["wgan-gp", "seed001-edge-colour-bf16"])
-def test_step_with_the_seed_losses(tiny_raw, train):
-    tiny_raw["train"].update(train)
+def linear_critic(weights: list[float]) -> torch.nn.Conv2d:
+    """D(x) = w . x at every pixel (a 1x1 convolution): its input gradient is w everywhere."""
+    critic = torch.nn.Conv2d(3, 1, 1, bias=False)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor(weights).view(1, 3, 1, 1))
+    return critic
+
+
+def test_wgan_gp_step_gives_the_hand_computed_losses_and_gradient(tiny_raw):
+    """WGAN-GP (lambda_gp 10) with linear critics: D's loss is mean D(fake) - mean D(real), the
+    penalty (||w|| sqrt(H W) - 1)^2 per critic whatever the interpolation, both in D's loss and
+    in D's gradient (SGD, so .grad is what the step applied)."""
+    tiny_raw["train"].update(gan_loss="wgan-gp", lambda_gp=10.0, optimizer_d="sgd", pool_size=0)
+    cfg = config.from_dict(tiny_raw)
+    seed_everything(0)
+    w = torch.tensor([0.05, -0.02, 0.04])
+    G_ab, G_ba = build_generator(cfg.model), build_generator(cfg.model)
+    real_a, real_b = to_m11(images(2, 1)), to_m11(images(2, 2))
+    with torch.no_grad():  # the translations D judges: the generators before their update
+        fake_b, fake_a = G_ab(real_a), G_ba(real_b)
+    gan = CycleGAN(G_ab, G_ba, linear_critic(w.tolist()), linear_critic(w.tolist()), cfg.train,
+                   make_runtime("cpu"))
+    losses = gan.step((real_a, real_b))
+    side = 32
+    norm = w.norm().item() * side  # ||grad_x sum over pixels of w . x|| = ||w|| sqrt(H W)
+    assert losses["loss_gp"] == pytest.approx(2 * (norm - 1) ** 2, rel=1e-5)  # D_a and D_b
+    for name, real, fake in (("b", real_b, fake_b), ("a", real_a, fake_a)):
+        channel_gap = fake.mean((0, 2, 3)) - real.mean((0, 2, 3))
+        assert losses[f"loss_D_{name}"] == pytest.approx((w * channel_gap).sum().item(),
+                                                         rel=1e-4, abs=1e-6)
+        # d/dw [w . gap + 10 (||w|| s - 1)^2] = gap + 20 (||w|| s - 1) s w / ||w||
+        expected = channel_gap + 20 * (norm - 1) * side * w / w.norm()
+        grad = getattr(gan, f"D_{name}").weight.grad.flatten()
+        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+    assert losses["loss_D"] == pytest.approx(
+        losses["loss_D_a"] + losses["loss_D_b"] + 10 * losses["loss_gp"], rel=1e-5)
+
+
+def test_seed001_cache_feeds_d_and_edge_colour_terms_read_each_translation_and_its_source(
+        tiny_raw):
+    """train.pool seed001 (cache 4, block 1, every 2nd call): on the first step D_b judges the
+    new fakes, on the second one image drawn from the cache, which then holds both steps' fakes.
+    loss_edge / loss_color compare each translation with its own source."""
+    from cyclelab.losses import colour_consistency_loss, edge_consistency_loss
+
+    tiny_raw["train"].update(pool="seed001", pool_size=4, cache_block=1, cache_every=2,
+                             lambda_edge=1.0, lambda_color=1.0)
     cfg = config.from_dict(tiny_raw)
     seed_everything(0)
     m = cfg.model
-    gan = CycleGAN(build_generator(m), build_generator(m), build_discriminator(m),
-                   build_discriminator(m), cfg.train, make_runtime("cpu", cfg.train.precision))
+    gan = CycleGAN(build_generator(m), build_generator(m), linear_critic([0.1, 0.2, -0.1]),
+                   linear_critic([0.1, 0.2, -0.1]), cfg.train, make_runtime("cpu"), seed=0)
+    seen: dict[str, list[torch.Tensor]] = {"a": [], "b": []}
+    for name in seen:  # calls per step: the fake in G's update, then real and pooled fake
+        getattr(gan, f"D_{name}").register_forward_hook(
+            lambda net, args, out, name=name: seen[name].append(args[0].detach().clone()))
+    real_a, real_b = to_m11(images(2, 1)), to_m11(images(2, 2))
+    first = gan.step((real_a, real_b))
+    fake_b1, fake_a1 = seen["b"][0], seen["a"][0]
+    assert torch.equal(seen["b"][1], real_b) and torch.equal(seen["b"][2], fake_b1)
+    assert first["loss_edge"] == pytest.approx(
+        (edge_consistency_loss(real_a, fake_b1) + edge_consistency_loss(real_b, fake_a1)).item(),
+        rel=1e-5)
+    assert first["loss_color"] == pytest.approx(
+        (colour_consistency_loss(real_a, fake_b1)
+         + colour_consistency_loss(real_b, fake_a1)).item(), rel=1e-5)
+    gan.step((real_a, real_b))
+    fake_b2, drawn = seen["b"][3], seen["b"][5]
+    assert not torch.equal(fake_b2, fake_b1)  # G moved: the two steps' fakes differ
+    cached = [*fake_b1, *fake_b2]
+    assert len(gan.pool_b.images) == 4
+    assert all(torch.equal(c[0], f) for c, f in zip(gan.pool_b.images, cached, strict=True))
+    assert drawn.shape == (1, 3, 32, 32) and any(torch.equal(drawn[0], c) for c in cached)
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [("bf16", torch.bfloat16),
+                                                  ("fp32", torch.float32)])
+def test_steps_compute_in_the_runtime_precision(tiny_params, precision, dtype):
+    """Under bf16 autocast on the CPU the autoencoder's, G's and D's convolutions compute in
+    bf16, except D inside the gradient penalty (fp32); the weights stay fp32 and still move."""
+    from cyclelab.runtime import Runtime
+
+    runtime = Runtime(torch.device("cpu"), precision)
+    ae = _ae_task(tiny_params, runtime)
+    gan = _gan_with(tiny_params, runtime, lambda_gp=10.0)
+    seen: dict[str, set] = {}
+    for name, net in (("ae", ae.ae), ("G_ab", gan.G_ab), ("D_b", gan.D_b)):
+        conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+        conv.register_forward_hook(
+            lambda m, args, out, name=name: seen.setdefault(name, set()).add(out.dtype))
+    before = [p.clone() for p in ae.ae.parameters()]
+    ae.step(to_m11(images(4, 1)))
     losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
-    assert all(math.isfinite(v) for v in losses.values())
-    expected = {"loss_gp"} if "lambda_gp" in train else {"loss_edge", "loss_color"}
-    assert expected <= set(losses)
+    assert seen == {"ae": {dtype}, "G_ab": {dtype}, "D_b": {dtype, torch.float32}}
+    assert all(p.dtype == torch.float32 for p in [*ae.ae.parameters(), *gan.D_b.parameters()])
+    assert any(not torch.equal(a, b) for a, b in zip(before, ae.ae.parameters(), strict=True))
+    assert losses["loss_gp"] > 0
 
 
 def test_relativistic_with_feature_matching_on_the_dual_head(tiny_raw):
@@ -376,23 +457,6 @@ def test_loss_scaling_is_for_fp16_on_cuda_only(device, precision, scaled):
     assert runtime.needs_scaler is scaled
     if not scaled or torch.cuda.is_available():  # a scaler asked for without CUDA turns off
         assert runtime.grad_scaler().is_enabled() is scaled
-
-
-def test_autoencoder_and_cyclegan_steps_under_bf16_autocast_on_the_cpu(tiny_params):
-    """Both steps run under the same autocast and scaler policy; the gradient penalty inside
-    the D update stays finite and positive."""
-    from cyclelab.runtime import Runtime
-
-    runtime = Runtime(torch.device("cpu"), "bf16")
-    ae = _ae_task(tiny_params, runtime)
-    before = [p.clone() for p in ae.ae.parameters()]
-    logs = ae.step(to_m11(images(4, 1)))
-    assert math.isfinite(logs["loss_mse"]) and not ae.scaler.is_enabled()
-    assert any(not torch.equal(a, b) for a, b in zip(before, ae.ae.parameters(), strict=True))
-    gan = _gan_with(tiny_params, runtime, lambda_gp=10.0)
-    losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
-    assert all(math.isfinite(v) for v in losses.values())
-    assert losses["loss_gp"] > 0 and not gan.scaler.is_enabled()
 
 
 @pytest.mark.cuda

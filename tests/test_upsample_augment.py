@@ -11,7 +11,7 @@ from torch import nn
 
 from cyclelab import config
 from cyclelab.errors import ConfigError
-from cyclelab.models import build_discriminator, build_generator
+from cyclelab.models.build import build_discriminator, build_generator
 from cyclelab.models.layers import upsample
 from cyclelab.runtime import make_runtime
 from cyclelab.training.cyclegan import CycleGAN

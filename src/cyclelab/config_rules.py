@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from cyclelab.config_schema import Config, DataConfig, ModelConfig, TrainConfig
 from cyclelab.errors import ConfigError
+from cyclelab.models.sizes import smallest_input, unet_depth
 
 
 def check(cfg: Config) -> None:
@@ -59,32 +60,19 @@ def training_size(data: DataConfig, train: TrainConfig) -> tuple[int, str]:
     return data.image_size, "data.image_size"
 
 
-def _unet_depth(image_size: int) -> int:
-    """How many times the U-Net built for ``image_size`` halves its input (the arithmetic of
-    ``models.generators.unet.unet_depth``, without importing torch)."""
-    depth = 0
-    while depth < 8 and image_size % 2 ** (depth + 1) == 0:
-        depth += 1
-    return depth
-
-
 def _check_discriminator(model: ModelConfig, size: int, where: str,
                          key: str = "data.image_size") -> None:
-    """The smallest image each discriminator accepts (arithmetic only: no torch here); ``key``
+    """The smallest image each discriminator accepts (``models.sizes.smallest_input``); ``key``
     names the setting that makes the images ``size`` px."""
     kind, n = model.discriminator, model.n_layers_d
     if kind == "random_crop":
         if model.d_crop > size:
             raise ConfigError(f"{where}.d_crop: got {model.d_crop}, must be <= {key}={size}")
         return
-    # patch: n_layers_d stride-2 convolutions, then two 4x4 stride-1 ones (-1 px each);
-    # seed001, dual_head and plain: n_layers_d + 1 stride-2 convolutions, and instance norm
-    # needs a map of at least 2x2 after them; pixel: 1x1 convolutions.
-    smallest = {"patch": 3 * 2 ** n, "seed001": 2 ** (n + 2), "dual_head": 2 ** (n + 2),
-                "plain": 2 ** (n + 2)}
-    if size < smallest.get(kind, 1):
+    smallest = smallest_input(kind, n)  # the networks' own rule (models/sizes.py)
+    if size < smallest:
         raise ConfigError(f"{key}: got {size}, the discriminator needs >= "
-                          f"{smallest[kind]} with {where}.n_layers_d={n} ({kind}); lower "
+                          f"{smallest} with {where}.n_layers_d={n} ({kind}); lower "
                           f"n_layers_d or raise {key.split('.')[1]}")
 
 
@@ -153,7 +141,7 @@ def _check_training_size(data: DataConfig, model: ModelConfig, train: TrainConfi
     if size == data.image_size:
         return  # checked with the networks (_check_shapes)
     if model.generator == "unet":
-        depth = _unet_depth(data.image_size)
+        depth = unet_depth(data.image_size)
         why = f"the U-Net built for data.image_size {data.image_size} halves it {depth} times"
     else:
         depth = model.n_downsampling

@@ -27,7 +27,7 @@ from cyclelab.metrics.inception import InceptionNet
 from cyclelab.metrics.inception_score import load_is_network, unavailable_reason
 from cyclelab.metrics.semantic import semantic_scores
 from cyclelab.metrics.translation import eval_runtime, score_direction, translate
-from cyclelab.models import build_generator
+from cyclelab.models.build import build_generator
 from cyclelab.models.init import load_weights
 from cyclelab.report.grids import display_scale, grid
 from cyclelab.runtime import Runtime, seed_everything

@@ -31,7 +31,7 @@ from cyclelab.data.prepare import output_names
 from cyclelab.directions import BY_CLI
 from cyclelab.errors import DataError
 from cyclelab.io import atomic_path
-from cyclelab.models import build_generator
+from cyclelab.models.build import build_generator
 from cyclelab.models.init import load_weights
 
 ONNX_OPSET = 18

@@ -9,8 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cyclelab.config import UPSAMPLES
-
 NORM_LAYERS: dict[str, Callable[[int], nn.Module]] = {
     # Instance norm without affine parameters, as in the CycleGAN paper's code.
     "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
@@ -41,7 +39,8 @@ def upsample(in_channels: int, out_channels: int, kind: str = "transpose", *, bi
         return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
                 nn.Conv2d(in_channels, out_channels, 3, bias=bias)]
     if kind != "transpose":
-        raise ValueError(f"upsample {kind!r}: allowed {', '.join(UPSAMPLES)}")  # config's
+        # The schema refuses other names first (model.upsample); this guards direct callers.
+        raise ValueError(f"upsample {kind!r}: not an up-sampling kind (see model.upsample)")
     if kernel == 4:
         return [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=bias)]
     return [nn.ConvTranspose2d(in_channels, out_channels, kernel, stride=2, padding=kernel // 2,

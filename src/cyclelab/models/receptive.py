@@ -28,7 +28,7 @@ def receptive_field(net: nn.Module) -> int:
 
 def field_for(model_cfg, n_layers_d: int) -> int:
     """The receptive field of ``model_cfg``'s discriminator with ``n_layers_d`` layers."""
-    from cyclelab.models import build_discriminator
+    from cyclelab.models.build import build_discriminator
 
     tiny = dataclasses.replace(model_cfg, n_layers_d=n_layers_d, ndf=1)
     return receptive_field(build_discriminator(tiny))

@@ -11,7 +11,7 @@ def study_facts(cfg: Config, reference: dict, metrics: dict[str, dict],
     stage's meta.json, ``metrics`` compare's files per variant, ``prepared`` prepare's
     summary.json (split sizes and the training copies of test or validation images dropped)."""
     from cyclelab.metrics.inception_score import unavailable_reason
-    from cyclelab.models import network_summary
+    from cyclelab.models.build import network_summary
 
     outputs, duplicates = prepared.get("outputs", {}), prepared.get("duplicates", {})
     study = {

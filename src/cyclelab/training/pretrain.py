@@ -11,8 +11,8 @@ from cyclelab import config, paths
 from cyclelab.config import Config
 from cyclelab.data.dataset import SingleBatches, load_folder, preview_images, to_uint8
 from cyclelab.io import atomic_dir, sha256_file, write_csv
-from cyclelab.models import build_generator, count_parameters
 from cyclelab.models.autoencoder import build_autoencoder
+from cyclelab.models.build import build_generator, count_parameters
 from cyclelab.report.grids import display_scale, grid, save_png
 from cyclelab.runtime import make_runtime, seed_everything
 from cyclelab.tracking import RunLog, stage_run

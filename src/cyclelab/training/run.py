@@ -29,7 +29,7 @@ from cyclelab.data.dataset import (
 )
 from cyclelab.directions import GENERATORS, GRID_ROWS
 from cyclelab.io import atomic_dir, read_json, sha256_file, write_csv, write_json
-from cyclelab.models import build_discriminator, build_generator, count_parameters
+from cyclelab.models.build import build_discriminator, build_generator, count_parameters
 from cyclelab.models.init import INIT_FILE, load_weights
 from cyclelab.models.receptive import field_note, receptive_field
 from cyclelab.report.grids import display_scale, grid, save_png

@@ -9,12 +9,11 @@ the 9x9 crop."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from cyclelab.models.layers import norm_layer, uses_bias
+from cyclelab.models.sizes import crop_layers
 
 
 def leaky_features(body: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
@@ -83,12 +82,6 @@ class PixelDiscriminator(nn.Module):
     def features(self, img_m11) -> list[torch.Tensor]:
         """Activations after each LeakyReLU (feature matching)."""
         return leaky_features(self.model, img_m11)
-
-
-def crop_layers(crop: int, n_layers: int) -> int:
-    """The PatchGAN depth that fits a ``crop``-pixel input: at most ``n_layers``, and the
-    stack needs ``3 * 2**n`` pixels (seed 003's 8x8 and 9x9 crops give one layer)."""
-    return max(1, min(n_layers, int(math.log2(crop / 3))))
 
 
 class RandomCropDiscriminator(nn.Module):

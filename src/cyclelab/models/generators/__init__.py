@@ -8,7 +8,8 @@ from torch import nn
 from cyclelab.models.generators.attention import AttentionGenerator
 from cyclelab.models.generators.pixelshuffle import PixelShuffleGenerator
 from cyclelab.models.generators.resnet import ResnetGenerator
-from cyclelab.models.generators.unet import UnetGenerator, unet_depth
+from cyclelab.models.generators.unet import UnetGenerator
+from cyclelab.models.sizes import unet_depth
 
 
 def _resnet(cfg, image_size: int | None) -> nn.Module:

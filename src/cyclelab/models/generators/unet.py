@@ -16,15 +16,6 @@ from torch import nn
 from cyclelab.models.layers import norm_layer, upsample, uses_bias
 
 
-def unet_depth(image_size: int) -> int:
-    """How many times the U-Net halves ``image_size``: down to 1 px for powers of two, at most
-    8 (``unet_256``); any size divisible by 4 works (a 48-px image stops at 3x3)."""
-    depth = 0
-    while depth < 8 and image_size % 2 ** (depth + 1) == 0:
-        depth += 1
-    return depth
-
-
 class UnetBlock(nn.Module):
     """One level: down-convolution, the inner levels, up-convolution, and the skip connection
     (the outermost level has none and ends in tanh)."""
