@@ -61,3 +61,21 @@ def pytest_collection_modifyitems(config, items) -> None:
     """The slow (end-to-end) tests first, in their order: with the scheduler's
     ``--no-loadscope-reorder`` the longest work starts at once instead of last."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    if getattr(config.option, "loadgroup", False):
+        # pytest-xdist 3.8 names each item's group by setting ``item._nodeid`` (the ``@group``
+        # suffix its loadgroup scheduler reads), which pytest 9 no longer reads: the modules
+        # sharing a study ran on both workers and each built it (seen with -v). Name them here.
+        for item in items:
+            groups = "_".join(sorted({str(m.args[0]) for m in item.iter_markers("xdist_group")}))
+            if groups and not item.nodeid.endswith(f"@{groups}"):
+                _set_nodeid(item, f"{item.nodeid}@{groups}")
+
+
+def _set_nodeid(item, nodeid: str) -> None:
+    """``item``'s id as pytest 9 keeps it (``_id``, a NodeId) or pytest 8 (``_nodeid``)."""
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest 8
+        item._nodeid = nodeid
+    else:
+        item._id = NodeId.parse(nodeid)
