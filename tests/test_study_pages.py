@@ -56,3 +56,42 @@ def test_committed_page_numbers_are_the_committed_json(page: Path):
     assert study_page.embedded(page.read_text()) == study_page.tables(metrics, comparisons), (
         f"{page}: its tables differ from {folder}/metrics.json and comparisons.json; regenerate "
         f"them with python -m cyclelab.report.study_page {folder}")
+
+
+def test_collect_study_merges_replicates_run_apart_with_the_stages_own_rules(tmp_path):
+    """bench/collect_study.py --add: seeds run in separate clones are aggregated as the compare
+    stage does (mean, sample std, t-interval over seeds) and tested as the report does (Welch
+    over seeds from three on, Holm over the family)."""
+    import statistics
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import collect_study
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    from cyclelab.metrics.uncertainty import seed_interval
+
+    committed = REPO / "docs" / "studies" / "seed000" / "seeds" / "baseline" / "s0.json"
+    replicate = json.loads(committed.read_text())
+    fids = {"baseline": [240.0, 250.0, 245.0], "ae_init": [300.0, 310.0, 305.0]}
+    for variant, values in fids.items():
+        for seed, fid in enumerate(values):
+            scores = json.loads(json.dumps(replicate))
+            scores["A_to_B"]["fid"] = fid
+            path = tmp_path / "seeds" / variant / f"s{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(scores))
+    collect_study.merge(tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    a_to_b = metrics["ae_init"]["A_to_B"]
+    assert metrics["ae_init"]["seeds"] == [0, 1, 2] and a_to_b["fid_seeds"] == fids["ae_init"]
+    assert a_to_b["fid"] == pytest.approx(305.0)
+    assert a_to_b["fid_std"] == pytest.approx(statistics.stdev(fids["ae_init"]))
+    assert a_to_b["fid_ci95"] == pytest.approx(seed_interval(fids["ae_init"]))
+    comparisons = json.loads((tmp_path / "comparisons.json").read_text())
+    fid = [c for c in comparisons if c["metric"] == "fid" and c["direction"] == "A_to_B"]
+    assert fid[0]["method"].startswith("Welch t-test over seeds (3 vs 3)")
+    assert fid[0]["significant"] and fid[0]["p_holm"] >= fid[0]["p"] and fid[0]["family_size"] == 4
+    same = [c for c in comparisons if c["metric"] == "fid" and c["direction"] == "B_to_A"]
+    assert not same[0]["significant"]  # identical seeds both ways: nothing to claim
