@@ -80,6 +80,8 @@ def test_collect_study_merges_replicates_run_apart_with_the_stages_own_rules(tmp
         for seed, fid in enumerate(values):
             scores = json.loads(json.dumps(replicate))
             scores["A_to_B"]["fid"], scores["B_to_A"]["fid"] = fid, back[variant][seed]
+            for direction in ("A_to_B", "B_to_A"):  # KID varies over seeds too
+                scores[direction]["kid"] += 0.01 * seed
             path = tmp_path / "seeds" / variant / f"s{seed}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(scores))
