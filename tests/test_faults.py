@@ -253,7 +253,7 @@ def test_download_killed_mid_file_resumes(repo):
     payload = images_zip()
     with LocalServer({"/tiny.zip": payload}) as server:
         # First GET: 30 kB, then the connection drops; the retry stalls: the stage is caught
-        # holding a 30 kB .part file.
+        # holding a 30 kB .part file, waiting on the retry's body.
         server.drops["/tiny.zip"] = [30_000]
         server.stalls["/tiny.zip"] = [0, 300]
         params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -261,14 +261,16 @@ def test_download_killed_mid_file_resumes(repo):
         write_params(repo / "params.yaml", params)
         cache = repo / ".cache/downloads"
 
-        def mid_file() -> bool:
-            return any(p.stat().st_size == 30_000 for p in cache.glob("*.part"))
+        def mid_file() -> bool:  # the retry has asked (not still in its back-off)
+            return len(server.requests) == 2 and any(p.stat().st_size == 30_000
+                                                     for p in cache.glob("*.part"))
 
-        kill_when(repo, ["dvc", "repro", "-s", "download"], mid_file, after=0.5)
+        kill_when(repo, ["dvc", "repro", "-s", "download"], mid_file, after=0.2)
         assert not (repo / "data/raw").exists()
         assert not [p for p in cache.iterdir() if not p.name.endswith(".part")]
         out = sh(["dvc", "repro", "-s", "download"], repo).stdout
-        assert ("/tiny.zip", "bytes=30000-") in server.requests  # resumed, not restarted
+        # The rerun's request resumed the .part file, not restarted it.
+        assert server.requests[2:] == [("/tiny.zip", "bytes=30000-")], server.requests
     assert "trainA 6, trainB 6, testA 6, testB 6" in out
     source = json.loads((repo / "data/raw/SOURCE.json").read_text())
     assert source["sha256"] == hashlib.sha256(payload).hexdigest()

@@ -17,20 +17,16 @@ function and its report columns.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cyclelab.config import EvalConfig
 from cyclelab.metric_registry import DISTRIBUTION, METRICS, PAIRED, Metric, check_names, register
-from cyclelab.metrics.fid import (
-    fid_from_stats,
-    frechet_distance,
-    load_stats,
-    reference_stats,
-    save_stats,
-)
-from cyclelab.metrics.inception import InceptionNet, extract_features, load_inception
+
+# Eager, and torch-free: the submodule shares the name of its function, which importing the
+# submodule later would otherwise shadow on this package.
 from cyclelab.metrics.inception_score import (
     LOGITS_KEY,
     class_logits,
@@ -39,8 +35,29 @@ from cyclelab.metrics.inception_score import (
     load_is_network,
     unavailable_reason,
 )
-from cyclelab.metrics.kid import kernel_inception_distance
-from cyclelab.metrics.similarity import PSNR_CAP_DB, psnr, ssim
+
+if TYPE_CHECKING:
+    from cyclelab.config import EvalConfig
+
+# The public names of the submodules, imported on first use (PEP 562): a stage that needs only
+# the torch-free parts (cyclelab.metrics.uncertainty for compare and report) does not pay for
+# torch, onnxruntime and scipy at start-up.
+_LAZY = {
+    "fid": ("fid_from_stats", "frechet_distance", "load_stats", "reference_stats", "save_stats"),
+    "inception": ("InceptionNet", "extract_features", "load_inception"),
+    "kid": ("kernel_inception_distance",),
+    "similarity": ("PSNR_CAP_DB", "psnr", "ssim"),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 def compute_distribution(
@@ -75,11 +92,7 @@ def compute_paired(
     }
 
 
-__all__ = [
-    "DISTRIBUTION", "PAIRED", "METRICS", "Metric", "register", "check_names",
-    "compute_distribution", "compute_paired", "InceptionNet", "load_inception",
-    "extract_features", "reference_stats", "frechet_distance", "fid_from_stats", "save_stats",
-    "load_stats", "kernel_inception_distance", "ssim", "psnr", "PSNR_CAP_DB", "LOGITS_KEY",
-    "load_is_network", "class_logits", "inception_score", "geometric_mean_score",
-    "unavailable_reason",
-]
+__all__ = ["DISTRIBUTION", "PAIRED", "METRICS", "Metric", "register", "check_names",
+           "compute_distribution", "compute_paired", "LOGITS_KEY", "class_logits",
+           "geometric_mean_score", "inception_score", "load_is_network", "unavailable_reason",
+           *_MODULE_OF]

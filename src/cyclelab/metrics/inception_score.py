@@ -20,17 +20,19 @@ import math
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from scipy.special import log_softmax, logsumexp
 
 from cyclelab.config import EvalConfig
 from cyclelab.errors import ConfigError, DataError
 from cyclelab.io import sha256_file
-from cyclelab.metrics.fid import fid_from_stats
-from cyclelab.metrics.inception import InceptionNet, extract_features
+
+# torch and the networks load on first use: the report only asks unavailable_reason.
+if TYPE_CHECKING:
+    import torch
+
+    from cyclelab.metrics.inception import InceptionNet
 
 NUM_CLASSES = 1008  # the 2015-12-05 graph: 1000 ImageNet classes + 8 unused outputs
 LOGITS_KEY = "class_logits"  # where a statistics dict carries them (see :func:`class_logits`)
@@ -54,6 +56,10 @@ def load_is_network(
     A pinned ``sha256`` (``eval.is_weights_sha256``) must match; unpinned, the file's hash is
     only returned in ``.sha256``, to be recorded with the score.
     """
+    import torch
+
+    from cyclelab.metrics.inception import InceptionNet
+
     fix = "fix eval.is_weights / eval.is_weights_sha256"
     file = Path(path).expanduser()
     if not file.is_file():
@@ -84,6 +90,8 @@ def class_logits(
     Store them in the translated set's statistics under :data:`LOGITS_KEY` for the ``is`` and
     ``gms`` metrics to find.
     """
+    from cyclelab.metrics.inception import extract_features
+
     logits = extract_features(net, images, batch_size=batch_size, progress=progress)
     if logits.shape[1] != NUM_CLASSES:
         raise ConfigError(f"IS weights {net.path}: the network gives {logits.shape[1]} outputs "
@@ -98,6 +106,8 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
     Everything stays in log space (log-softmax, log-mean-exp), so a class whose probability
     underflows to 0 adds 0 to the KL sum, where the original's ``p * log p`` gives NaN.
     """
+    from scipy import special
+
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 2:
         raise ValueError(f"logits must be N×C, got shape {logits.shape}")
@@ -109,8 +119,8 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
                         "check eval.max_images")
     scores = []
     for i in range(splits):
-        log_p_yx = log_softmax(logits[i * n // splits:(i + 1) * n // splits], axis=1)
-        log_p_y = logsumexp(log_p_yx, axis=0) - math.log(len(log_p_yx))  # log mean_x p(y|x)
+        log_p_yx = special.log_softmax(logits[i * n // splits:(i + 1) * n // splits], axis=1)
+        log_p_y = special.logsumexp(log_p_yx, axis=0) - math.log(len(log_p_yx))  # log mean_x p(y|x)
         kl = (np.exp(log_p_yx) * (log_p_yx - log_p_y)).sum(axis=1)  # KL(p(y|x) || p(y)) per x
         scores.append(math.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
@@ -140,4 +150,6 @@ def gms_score(real: dict[str, Any], fake: dict[str, Any], cfg: EvalConfig,
     if LOGITS_KEY not in fake:
         return {}
     is_mean, _ = inception_score(fake[LOGITS_KEY], splits=cfg.is_splits)
+    from cyclelab.metrics.fid import fid_from_stats
+
     return {"gms": geometric_mean_score(fid_from_stats(real, fake), is_mean)}
