@@ -111,7 +111,7 @@ def main() -> None:  # noqa: D103
         if not sep:
             raise SystemExit(f"--set {item}: expected key=value")
         overrides[key] = yaml.safe_load(value)
-    work = args.work.resolve()
+    work, args.out = args.work.resolve(), args.out.resolve()  # _score changes directory
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "data" / "classifier" / "B" / "meta.json").is_file():
         (work / "params.yaml").write_text(yaml.safe_dump(_params(args.name, overrides, 0)))

@@ -130,6 +130,50 @@ def test_domain_b_is_a_coloured_outlined_digit_on_a_smooth_pale_gradient(
     assert img_b.mean() > 120
 
 
+def _hues(images: np.ndarray, saturated: bool) -> np.ndarray:
+    """HSV hue (0-1) of each image's saturated (fill) or pale (background border) pixels,
+    the circular mean per image."""
+    rgb = images / 255.0
+    high, low = rgb.max(axis=-1), rgb.min(axis=-1)
+    chroma = high - low
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    safe = np.where(chroma > 0, chroma, 1.0)
+    hue = np.select([high == r, high == g], [((g - b) / safe) % 6, (b - r) / safe + 2],
+                    (r - g) / safe + 4) / 6.0
+    if saturated:
+        mask = chroma > 0.5
+    else:
+        mask = np.zeros_like(chroma, dtype=bool)
+        mask[:, :2], mask[:, -2:] = True, True  # the top and bottom rows: background only
+    angle = 2 * np.pi * hue
+    mean = [np.angle(np.exp(1j * angle[i][mask[i]]).mean()) for i in range(len(images))]
+    return (np.array(mean) / (2 * np.pi)) % 1.0
+
+
+def test_fixed_palette_is_one_target_style_varied_is_any_colour(tmp_path: Path) -> None:
+    """palette fixed (the default): every B digit orange on pale blue; varied: fills and
+    backgrounds over the whole hue circle. A is the same either way, and so are the digits."""
+    kwargs = {"seed": 0, "image_size": SIZE, "train_per_domain": 40, "test_per_domain": 1}
+    fixed = generate_digits(tmp_path / "fixed", **kwargs)
+    varied = generate_digits(tmp_path / "varied", palette="varied", **kwargs)
+    assert fixed["palette"] == "fixed" and varied["palette"] == "varied"
+    assert fixed["digit_counts"] == varied["digit_counts"]
+    assert _hashes(tmp_path / "fixed" / "trainA") == _hashes(tmp_path / "varied" / "trainA")
+    b_fixed, b_varied = (_stack(tmp_path / name / "trainB") for name in ("fixed", "varied"))
+    fill, back = _hues(b_fixed, saturated=True), _hues(b_fixed, saturated=False)
+    assert ((fill > 0.03) & (fill < 0.13)).all(), fill  # orange (the range is 0.05-0.11)
+    assert ((back > 0.5) & (back < 0.67)).all(), back  # pale blue (0.53-0.63)
+    # varied: fills of every sixth of the hue circle.
+    assert len(set((_hues(b_varied, saturated=True) * 6).astype(int))) == 6
+
+
+def test_unknown_palette_is_refused_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="palette"):
+        generate_digits(tmp_path / "out", seed=0, image_size=SIZE, train_per_domain=1,
+                        test_per_domain=1, palette="rainbow")
+    assert not (tmp_path / "out").exists()
+
+
 def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
     kwargs = dict(seed=7, image_size=SIZE, train_per_domain=6, test_per_domain=3)
     first = generate_digits(tmp_path / "one", **kwargs)
@@ -193,11 +237,11 @@ def test_failure_leaves_no_partial_files(tmp_path: Path, monkeypatch: pytest.Mon
     calls = {"n": 0}
     real_render = digits.render_digit
 
-    def flaky(rng: np.random.Generator, domain: str, image_size: int):
+    def flaky(rng: np.random.Generator, domain: str, image_size: int, palette: str):
         calls["n"] += 1
         if calls["n"] == 5:
             raise OSError("disk full")
-        return real_render(rng, domain, image_size)
+        return real_render(rng, domain, image_size, palette)
 
     monkeypatch.setattr(digits, "render_digit", flaky)
     existing = tmp_path / "out"

@@ -107,6 +107,9 @@ class DigitsConfig(_Section):
 
     train_per_domain: Int = _f(400, ge=1, le=100_000)
     test_per_domain: Int = _f(100, ge=1, le=100_000)
+    palette: Literal["fixed", "varied"] = _f("fixed", doc="B's colours. fixed: an orange digit "
+            "on a pale blue gradient, one target style (A→B a translation); varied: any vivid fill "
+            "on any pale gradient per image (A→B one-to-many, the pre-2026-12-06 set)")
 
 
 @_frozen

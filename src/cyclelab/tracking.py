@@ -277,7 +277,8 @@ class StageRun:
         logging.getLogger("torch._export").setLevel(logging.ERROR)
         self._mlflow.pytorch.log_model(
             module.cpu().eval(), name=name, input_example=example,
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            validate_serving_input=False)
 
     def set_tags(self, tags: dict[str, str]) -> None:  # noqa: D102
         self._mlflow.set_tags(tags)

@@ -6,9 +6,14 @@ ship inside installed packages so the default pipeline needs no network and no d
 * glyphs come from the DejaVu Sans fonts that matplotlib ships (``mpl-data/fonts/ttf``),
   drawn with a random weight, stroke width, slant, rotation, size and position;
 * domain A is white-on-black, like MNIST;
-* domain B draws the same kind of digit in a random saturated colour with a dark outline on a
-  smooth pale background, a linear gradient between two random pale colours at a random
-  angle. The domains differ in colour, stroke and background, as seed 003's coloured MNIST;
+* domain B draws the same kind of digit in a saturated colour with a dark outline on a smooth
+  pale background, a linear gradient between two pale colours at a random angle. With
+  ``palette="fixed"`` (the default) every B digit is orange (hue jittered) on a pale blue
+  gradient: one target style, as an orange is orange in apple2orange, so A→B is a translation
+  and not a choice among colours. With ``palette="varied"`` each B image draws any vivid fill
+  and any two pale colours: A→B is one-to-many, and a cycle-consistent model hides its source in
+  the colour it invents (docs/default-study.md). The domains differ in colour, stroke and
+  background, as seed 003's coloured MNIST;
   B's backgrounds are smooth rather than the photo crops seed 003 used (Lenna): on busy crops a
   32-px digit was barely legible even untranslated, and the study could not tell a translation
   that keeps the digit from one that does not (docs/default-study.md).
@@ -51,6 +56,10 @@ _MIN_COLOUR_DISTANCE = 160.0
 # B's background: two pale colours (HSV saturation and value ranges) blended linearly.
 _PALE_SATURATION = (0.1, 0.45)
 _PALE_VALUE = (0.85, 1.0)
+# palette "fixed": hue ranges (HSV, 0-1) of the fill and of the background's two colours.
+_FIXED_FILL_HUE = (0.05, 0.11)  # orange
+_FIXED_BACKGROUND_HUE = (0.53, 0.63)  # pale blue
+PALETTES = ("fixed", "varied")
 
 
 @dataclass(frozen=True)
@@ -167,9 +176,11 @@ def render_masks(style: DigitStyle, canvas: int, outline: float = 0.0) -> tuple[
     )
 
 
-def _gradient(rng: np.random.Generator, canvas: int) -> Image.Image:
-    """A ``canvas`` px RGB linear gradient between two random pale colours, at a random angle."""
-    hsv = zip(rng.uniform(0.0, 1.0, 2), rng.uniform(*_PALE_SATURATION, 2),
+def _gradient(rng: np.random.Generator, canvas: int,
+              hue: tuple[float, float] = (0.0, 1.0)) -> Image.Image:
+    """A ``canvas`` px RGB linear gradient between two pale colours of ``hue``, at a random
+    angle."""
+    hsv = zip(rng.uniform(*hue, 2), rng.uniform(*_PALE_SATURATION, 2),
               rng.uniform(*_PALE_VALUE, 2), strict=True)
     ends = np.array([colorsys.hsv_to_rgb(*c) for c in hsv]) * 255.0
     angle = rng.uniform(0.0, 2 * math.pi)
@@ -180,10 +191,11 @@ def _gradient(rng: np.random.Generator, canvas: int) -> Image.Image:
     return Image.fromarray(np.round(rgb).astype(np.uint8), mode="RGB")
 
 
-def _saturated_colours(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` random vivid RGB colours, float in [0, 255]."""
+def _saturated_colours(rng: np.random.Generator, n: int,
+                       hue: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """``n`` random vivid RGB colours of ``hue``, float in [0, 255]."""
     hsv = zip(
-        rng.uniform(0.0, 1.0, n), rng.uniform(0.7, 1.0, n), rng.uniform(0.85, 1.0, n), strict=True
+        rng.uniform(*hue, n), rng.uniform(0.7, 1.0, n), rng.uniform(0.85, 1.0, n), strict=True
     )
     return np.array([colorsys.hsv_to_rgb(*c) for c in hsv]) * 255.0
 
@@ -199,10 +211,14 @@ def pick_colour(candidates: np.ndarray, local_mean: np.ndarray) -> np.ndarray:
     return candidates[far_enough[0] if far_enough.size else int(np.argmax(distance))]
 
 
-def render_digit(rng: np.random.Generator, domain: str, image_size: int) -> tuple[Image.Image, int]:
-    """One ``image_size`` RGB image of ``domain`` ``"A"`` or ``"B"`` and the digit it shows."""
+def render_digit(rng: np.random.Generator, domain: str, image_size: int,
+                 palette: str = "fixed") -> tuple[Image.Image, int]:
+    """One ``image_size`` RGB image of ``domain`` ``"A"`` or ``"B"`` and the digit it shows;
+    ``palette`` chooses B's colours (module docstring)."""
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+    if palette not in PALETTES:
+        raise ValueError(f"palette must be one of {PALETTES}, got {palette!r}")
     style = sample_style(rng)
     canvas = image_size * supersample(image_size)
     if domain == "A":
@@ -210,9 +226,12 @@ def render_digit(rng: np.random.Generator, domain: str, image_size: int) -> tupl
         return body.resize((image_size, image_size), Image.LANCZOS).convert("RGB"), style.digit
     # A dark outline of 2.5-4.5% of the frame (about one pixel at 32 px) around the colour.
     body, ring = render_masks(style, canvas, outline=float(rng.uniform(0.025, 0.045)))
-    img = _gradient(rng, canvas)
+    fixed = palette == "fixed"
+    img = _gradient(rng, canvas, _FIXED_BACKGROUND_HUE if fixed else (0.0, 1.0))
     background = np.asarray(img, dtype=np.float64).reshape(-1, 3).mean(axis=0)
-    colour = pick_colour(_saturated_colours(rng, _N_COLOUR_CANDIDATES), background)
+    candidates = _saturated_colours(rng, _N_COLOUR_CANDIDATES,
+                                    _FIXED_FILL_HUE if fixed else (0.0, 1.0))
+    colour = pick_colour(candidates, background)
     img.paste((0, 0, 0), (0, 0, canvas, canvas), ring)
     img.paste(tuple(int(round(c)) for c in colour), (0, 0, canvas, canvas), body)
     return img.resize((image_size, image_size), Image.LANCZOS), style.digit
@@ -237,6 +256,7 @@ def generate_digits(
     image_size: int,
     train_per_domain: int,
     test_per_domain: int,
+    palette: str = "fixed",
 ) -> dict[str, Any]:
     """Write ``out_dir/{trainA,trainB,testA,testB}/NNNNN.png`` and ``out_dir/labels.csv``.
 
@@ -246,6 +266,8 @@ def generate_digits(
     ``digit_counts[folder][d]`` is how many images of that folder show digit ``d``.
     """
     _check_args(seed, image_size, train_per_domain, test_per_domain)
+    if palette not in PALETTES:
+        raise ValueError(f"palette must be one of {PALETTES}, got {palette!r}")
     out_dir = Path(out_dir)
     targets = [out_dir / folder for folder in FOLDERS] + [out_dir / LABELS_FILE]
     clashes = [str(path) for path in targets if path.exists()]
@@ -263,7 +285,8 @@ def generate_digits(
                 histogram = [0] * 10
                 stream = np.random.SeedSequence([seed, split_index, domain_index])
                 for index, child in enumerate(stream.spawn(counts[split])):
-                    img, digit = render_digit(np.random.default_rng(child), domain, image_size)
+                    img, digit = render_digit(np.random.default_rng(child), domain, image_size,
+                                              palette)
                     name = f"{index:05d}.png"
                     img.save(out_dir / folder / name, format="PNG")
                     rows.append((split, domain, f"{folder}/{name}", digit))
@@ -286,6 +309,7 @@ def generate_digits(
         "dataset": "digits",
         "seed": seed,
         "image_size": image_size,
+        "palette": palette,
         "counts": {f"{split}{domain}": counts[split] for split in SPLITS for domain in DOMAINS},
         "labels": LABELS_FILE,
         "digit_counts": digit_counts,

@@ -12,7 +12,8 @@ def build_digits(entry: DatasetEntry, ctx: BuildContext) -> Built:
 
     summary = generate_digits(ctx.out_dir, seed=ctx.seed, image_size=ctx.cfg.image_size,
                               train_per_domain=ctx.cfg.digits.train_per_domain,
-                              test_per_domain=ctx.cfg.digits.test_per_domain)
+                              test_per_domain=ctx.cfg.digits.test_per_domain,
+                              palette=ctx.cfg.digits.palette)
     return Built([], {"generator": summary})
 
 
