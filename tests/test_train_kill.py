@@ -126,6 +126,43 @@ def test_stage_with_ema_accuracy_and_fine_tuning_from_another_variant(tmp_path, 
     assert '"generators": "ema"' in meta and '"precision": "fp32"' in meta
 
 
+def test_keep_every_keeps_the_generators_of_every_kth_epoch(tmp_path, monkeypatch, capsys):
+    """train.keep_every: data/models/<run>/kept/epoch_NNN/{G_ab,G_ba}.pt after every k-th
+    epoch (the last one equal to the final weights), listed in meta.json; the setting does not
+    change the training fingerprint, so a finished run resumes and only re-selects."""
+    import importlib
+
+    from cyclelab.stage import run_stage
+
+    root = workspace(tmp_path, train={"epochs": 2, "max_steps_per_epoch": 2, "keep_every": 1})
+    monkeypatch.chdir(root)
+    for name in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    stage = importlib.import_module("pipeline.train")
+    models = root / "data" / "models" / "baseline" / "s0"
+
+    def train_with(keep_every: int) -> dict:
+        raw = yaml.safe_load((root / "params.yaml").read_text())
+        raw["train"]["keep_every"] = keep_every
+        write_params(root / "params.yaml", raw)
+        assert run_stage("train", stage.main, stage.__doc__, stage.add_arguments,
+                         argv=["--variant", "baseline"]) == 0
+        return json.loads((models / "meta.json").read_text())
+
+    assert train_with(1)["kept_epochs"] == [1, 2]
+    kept = {f"{epoch.name}/{f.stem}": torch.load(f) for epoch in (models / "kept").iterdir()
+            for f in epoch.glob("*.pt")}
+    assert set(kept) == {"epoch_001/G_ab", "epoch_001/G_ba", "epoch_002/G_ab", "epoch_002/G_ba"}
+    final = torch.load(models / "G_ab.pt")
+    assert all(torch.equal(kept["epoch_002/G_ab"][k], v) for k, v in final.items())
+    assert any(not torch.equal(kept["epoch_001/G_ab"][k], v) for k, v in final.items())
+    capsys.readouterr()
+    assert train_with(2)["kept_epochs"] == [2]  # resumed, not retrained
+    assert "resuming from" in capsys.readouterr().out
+    assert [d.name for d in (models / "kept").iterdir()] == ["epoch_002"]
+    assert train_with(0)["kept_epochs"] == [] and not (models / "kept").exists()
+
+
 def test_a_finetune_trains_every_seed_under_torchrun_with_two_gloo_processes(tmp_path,
                                                                              monkeypatch):
     """The finetune stage's command with ``train.gpus: 2``: the stage relaunches itself under

@@ -241,6 +241,10 @@ class TrainConfig(_Section):
                     "evaluated instead of the raw weights when on")
     precision: Literal[PRECISIONS] = _f("auto", doc="auto: fp32 on CPU, bf16 on CUDA where "
                                         "supported, else fp16")
+    keep_every: Int = _f(0, ge=0, doc="also keep the generators after every k-th epoch, in "
+                         "data/models/<run>/kept/epoch_NNN/, to pick a best epoch from the "
+                         "validation curve (eval.every_k_epochs; seeds/001's 'best at epoch 68'); "
+                         "0: the final ones only")
     checkpoint_minutes: Float = _f(10.0, ge=0.0, doc="also checkpoint mid-epoch every N minutes (0 "
                                    "= only at epoch ends)")
     resume: Literal[RESUMES] = _f("auto", doc="auto: resume a checkpoint made with the same params "

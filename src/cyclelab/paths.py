@@ -54,6 +54,16 @@ def checkpoint(variant: str, seed: int) -> Path:
     return CHECKPOINTS / variant / f"s{seed}.pt"
 
 
+KEPT = "kept"  # data/models/<run>/kept/epoch_NNN/: train.keep_every's generators
+
+
+def kept_staging(variant: str, seed: int, fingerprint: str) -> Path:
+    """Where a run's ``train.keep_every`` generators wait until the run ends: beside its
+    checkpoint (outside DVC's outputs, so a killed and resumed run keeps the earlier ones), one
+    folder per training fingerprint."""
+    return CHECKPOINTS / variant / f"s{seed}_kept_{fingerprint}"
+
+
 def translated_dir(variant: str, seed: int) -> Path:
     """Translated test images (and their Inception features) of one variant and seed."""
     return Path("data/translated") / run_name(variant, seed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 from typing import Any
 
 import torch
@@ -130,9 +131,10 @@ class TrainingRun:
 
     def fingerprint(self) -> str:
         """What the weights depend on; keys that do not change them stay out, so a run resumes
-        with another world size, checkpoint interval, logging or resume policy."""
+        with another world size, checkpoint interval, logging, resume or keep policy."""
         weights_cfg = dataclasses.replace(self.train_cfg, gpus=1, checkpoint_minutes=0.0,
-                                          log_every=1, num_samples=1, resume="auto")
+                                          log_every=1, num_samples=1, resume="auto",
+                                          keep_every=0)
         return config.fingerprint(self.seed, self.model_cfg, weights_cfg, self.variant.init,
                                   sha256_file(*self.inputs, missing_ok=True)[:16])
 
@@ -170,8 +172,18 @@ class TrainingRun:
         if self.curve is not None and (done % every == 0 or done == self.train_cfg.epochs):
             exported = self.gan.generators()
             row.update(self.curve(exported["G_ab"], exported["G_ba"], self.runtime))
+        keep = self.train_cfg.keep_every
+        if keep and done % keep == 0 and self.rank.is_main:
+            self._keep(done)
         self.run.log_metrics({f"epoch_{k}": v for k, v in row.items() if k != "epoch"},
                              step=done)
+
+    def _keep(self, done: int) -> None:
+        """train.keep_every: the generators after epoch ``done`` (1-based), staged until
+        :meth:`_write` moves them into the run's model folder."""
+        with atomic_dir(self.kept / f"epoch_{done:03d}") as out:
+            for net_name, net in self.gan.generators().items():
+                torch.save(net.state_dict(), out / f"{net_name}.pt")
 
     def on_choice(self, choice: dict) -> None:
         """A staged run chose its best candidate of one stage."""
@@ -202,6 +214,11 @@ class TrainingRun:
             self.say(note)
         batches = self.build_batches(self.train_cfg.batch_size, self.seed)
         fingerprint = self.fingerprint()
+        self.kept = paths.kept_staging(self.name, self.seed, fingerprint)
+        if self.rank.is_main:  # kept generators of runs with other params are stale
+            for old in self.kept.parent.glob(f"{self.kept.name.rsplit('_', 1)[0]}_*"):
+                if old != self.kept:
+                    shutil.rmtree(old, ignore_errors=True)
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         tracked = (stage_run("train", self.params(facts), variant=self.name, seed=self.seed,
                              description=self.variant.description) if self.rank.is_main
@@ -259,15 +276,22 @@ class TrainingRun:
         write_csv(paths.PLOTS / "train" / f"{paths.run_name(self.name, self.seed)}.csv",
                   result.history)
         exported = {**self.gan.generators(), "D_a": self.gan.D_a, "D_b": self.gan.D_b}
+        total = sum(s.epochs for s in stages_of(self.train_cfg)) or self.train_cfg.epochs
+        keep = self.train_cfg.keep_every  # a resumed run may have kept more often before
+        kept = sorted(d for d in self.kept.glob("epoch_*") if keep and d.is_dir()
+                      and int(d.name.split("_")[1]) <= total
+                      and int(d.name.split("_")[1]) % keep == 0)
         with atomic_dir(paths.model_dir(self.name, self.seed)) as out:
             for net_name, net in exported.items():
                 torch.save(net.state_dict(), out / f"{net_name}.pt")
+            for folder in kept:
+                shutil.copytree(folder, out / paths.KEPT / folder.name)
             write_json(out / "meta.json", {
                 "precision": self.runtime.precision, "device": self.runtime.device.type,
                 "ema": self.train_cfg.ema,
                 "generators": "ema" if self.train_cfg.ema > 0 else "raw",
                 "init": self.variant.init, "world_size": self.rank.world_size,
-                "stages": choices})
+                "stages": choices, "kept_epochs": [int(d.name.split("_")[1]) for d in kept]})
         for net_name in GENERATORS:
             self.run.log_model(exported[net_name], net_name, self.size)
 
