@@ -33,7 +33,8 @@ def test_report_from_stage_outputs(tmp_path):
         write_json(reports / "metrics" / f"{variant}.json", metrics(ab, ba))
         write_csv(reports / "plots" / "train" / variant / "s0.csv",
                   [{"epoch": e, "loss_G": 10.0 / e, "loss_D": 0.5, "loss_cycle_a": 0.3,
-                    "loss_cycle_b": 0.4} for e in (1, 2, 3)])
+                    "loss_cycle_b": 0.4, "acc_D_a_real": 0.9, "acc_D_a_fake": 0.2,
+                    "acc_D_b_real": 0.7, "acc_D_b_fake": 0.4} for e in (1, 2, 3)])
         write_csv(reports / "eval" / variant / "s0.csv",
                   [{"direction": d, "file": f"{i}.png", "ssim": 0.1 * i}
                    for d in ("A_to_B", "B_to_A") for i in range(4)])
@@ -54,12 +55,19 @@ def test_report_from_stage_outputs(tmp_path):
     assert "baseline A→B: FID 300.0 is worse than doing nothing" in page
     assert "(test sentence)" in page and "Lowest FID" not in page
     assert "<tr><th>dataset</th><td>digits</td></tr>" in page
-    for name in ("fid.png", "kid.png", "losses.png", "ssim.png", "ssim_lines.png",
-                 "samples_baseline_s0.png"):
+    for name in ("fid.png", "kid.png", "losses.png", "d_accuracy.png", "ssim.png",
+                 "ssim_lines.png", "samples_baseline_s0.png"):
         assert (reports / "figures" / name).stat().st_size > 0
         assert f"figures/{name}" in page
     summary = (reports / "summary.md").read_text()
     assert "| baseline | 1 | ⚠ 300.0 [290.0, 310.0] |" in summary
+
+
+def test_no_discriminator_accuracy_figure_for_histories_without_its_columns(tmp_path):
+    from cyclelab.report.figures import plot_d_accuracy
+
+    rows = {"baseline": [{"epoch": 1, "loss_G": 1.0, "acc_D_real": 0.5, "acc_D_fake": 0.5}]}
+    assert plot_d_accuracy(rows, tmp_path / "d.png") is None and not (tmp_path / "d.png").exists()
 
 
 def test_missing_values_show_a_dash_and_std_over_seeds():

@@ -288,6 +288,18 @@ def test_ema_generators_follow_the_weights(tiny_raw):
     assert gan.generators()["G_ab"] is gan.G_ab_ema and gan.generators()["G_ab_raw"] is gan.G_ab
 
 
+def test_discriminator_accuracy_is_reported_per_discriminator(tiny_raw):
+    """D_a calls everything real (output 1), D_b everything fake (output 0): D_a is right on
+    every real image and wrong on every fake, D_b the reverse; the means are what they were."""
+    gan = make_gan(config.from_dict(tiny_raw))
+    gan.D_a.register_forward_hook(lambda module, inputs, out: out * 0 + 1.0)
+    gan.D_b.register_forward_hook(lambda module, inputs, out: out * 0)
+    losses = gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
+    assert (losses["acc_D_a_real"], losses["acc_D_a_fake"]) == (1.0, 0.0)
+    assert (losses["acc_D_b_real"], losses["acc_D_b_fake"]) == (0.0, 1.0)
+    assert losses["acc_D_real"] == losses["acc_D_fake"] == 0.5
+
+
 def linear_critic(weights: list[float]) -> torch.nn.Conv2d:
     """D(x) = w . x at every pixel (a 1x1 convolution): its input gradient is w everywhere."""
     critic = torch.nn.Conv2d(3, 1, 1, bias=False)

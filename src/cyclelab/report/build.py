@@ -20,7 +20,13 @@ from typing import Any
 from cyclelab.io import atomic_dir, read_json, write_text
 from cyclelab.metric_registry import compared
 from cyclelab.report.aggregate import family_sentence, stage_name
-from cyclelab.report.figures import plot_curve, plot_distribution, plot_losses, plot_ssim
+from cyclelab.report.figures import (
+    plot_curve,
+    plot_d_accuracy,
+    plot_distribution,
+    plot_losses,
+    plot_ssim,
+)
 from cyclelab.report.tables import (
     DIRECTIONS,
     html_table,
@@ -31,6 +37,8 @@ from cyclelab.report.tables import (
 
 # (figure key, its heading), in the pages' order, after one figure per compared metric
 TITLES = (("losses", "Losses per epoch"),
+          ("d_accuracy", "Discriminator accuracy per epoch (solid: real called real; dashed: "
+                         "translated called fake)"),
           ("curve", "FID during training (fixed validation subset, eval.every_k_epochs)"),
           ("ssim_curve", "SSIM of real vs translated during training (the same subset)"),
           ("ssim", "SSIM per test image"),
@@ -109,6 +117,7 @@ def draw_figures(metrics: dict[str, dict], histories: dict[str, list[dict]],
                 for name in compared()}
         made |= {
             "losses": plot_losses(histories, tmp / "losses.png"),
+            "d_accuracy": plot_d_accuracy(histories, tmp / "d_accuracy.png"),
             "curve": plot_curve(histories, tmp / "fid_curve.png"),
             "ssim_curve": plot_curve(histories, tmp / "ssim_curve.png", "ssim",
                                      "SSIM of real vs translated (higher is better)"),

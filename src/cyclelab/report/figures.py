@@ -43,6 +43,32 @@ def plot_losses(histories: dict[str, list[dict]], path: Path) -> Path | None:
     return path
 
 
+def plot_d_accuracy(histories: dict[str, list[dict]], path: Path) -> Path | None:
+    """Per epoch, how often each discriminator calls real images real (solid) and translated
+    images fake (dashed), one colour per variant (seeds/002 Figs. 10 and 13). None when no
+    history has the per-discriminator columns (runs trained before they existed)."""
+    panels = (("a", "D_a (domain A)"), ("b", "D_b (domain B)"))
+    if not any(f"acc_D_{d}_real" in r for rows in histories.values() for r in rows for d in "ab"):
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.2), sharey=True)
+    for ax, (d, title) in zip(axes, panels, strict=True):
+        for i, (variant, rows) in enumerate(histories.items()):
+            for side, style in (("real", "-"), ("fake", "--")):
+                key = f"acc_D_{d}_{side}"
+                xs = [r["epoch"] for r in rows if key in r]
+                ax.plot(xs, [r[key] for r in rows if key in r], style, marker="o",
+                        color=f"C{i}", label=f"{variant}, {side}")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_ylim(-0.05, 1.05)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(fontsize="small")
+    _save(fig, path)
+    return path
+
+
 def plot_curve(histories: dict[str, list[dict]], path: Path, key: str = "fid",
                label: str = "FID (lower is better)") -> Path | None:
     """``key`` (fid, kid, ssim, psnr) during training on the fixed validation subset

@@ -224,7 +224,10 @@ class CycleGAN:
         values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
         out = dict(zip(losses, values, strict=True))
         acc_a, acc_b = self.gan.accuracy(*acc_a), self.gan.accuracy(*acc_b)
-        # Seeds/002 Fig. 10: how often D calls real images real and fakes fake.
+        # Seeds/002 Figs. 10 and 13: how often each D calls real images real and fakes fake,
+        # per discriminator and their mean.
+        for name, (real, fake) in (("a", acc_a), ("b", acc_b)):
+            out[f"acc_D_{name}_real"], out[f"acc_D_{name}_fake"] = real, fake
         out["acc_D_real"] = (acc_a[0] + acc_b[0]) / 2
         out["acc_D_fake"] = (acc_a[1] + acc_b[1]) / 2
         return out
