@@ -1,6 +1,7 @@
 """Tune the default study on the validation split: one configuration, several seeds.
 
     python bench/tune_default.py NAME [--set key=value ...] [--seeds 0 1 2] [--work DIR]
+                                 [--score-only]
 
 Builds a work folder once (the real download, prepare and classifier stages on the repo's
 params.yaml, so the validation split is prepare's: ``data.val_fraction`` of train, seeded),
@@ -9,7 +10,8 @@ then per seed runs the real train stage for a variant named NAME with the ``--se
 and scores its generators on valA/valB: label accuracy of the other domain's classifier on the
 translations, beside doing nothing (the untranslated images). The test split is never read.
 One JSON line per seed goes to ``bench/results/tune_default.jsonl`` (name, overrides, seed,
-val label accuracy both ways, train seconds), and a sample grid of the first seed to
+val label accuracy, FID and KID both ways beside doing nothing's, train seconds; rows before
+2026-12-06 have label accuracy only), and a sample grid of the first seed to
 ``bench/results/tune/<NAME>.png``; docs/default-study.md tabulates them.
 """
 
@@ -89,6 +91,21 @@ def _score(work: Path, name: str, seed: int, grid_path: Path | None) -> dict:
                                                               runtime),
                           "n": len(labels)}
         shown += [images[:8], fakes[:8]]
+    # FID and KID on the same validation images (40 against 40 per direction: biased upwards
+    # at this N, comparable between configurations), and doing nothing's.
+    from cyclelab.metrics import load_inception
+    from cyclelab.metrics.translation import CurveScorer
+
+    val = {d: load_folder(paths.PREPARED / f"val{d}") for d in "AB"}
+    scorer = CurveScorer(load_inception(cfg.eval.fid_weights, cfg.eval.fid_weights_sha256,
+                                        runtime.device), val["A"], val["B"], cfg.eval, seed,
+                         ["fid", "kid"])
+    generators = [load_generator(model_cfg, name, seed, key, image_size=cfg.data.image_size)
+                  for key in ("AtoB", "BtoA")]
+    for label, nets in (("", generators), ("_identity", [torch.nn.Identity()] * 2)):
+        for key, value in scorer(*nets, runtime).items():
+            metric, _, direction = key.partition("_")
+            out[direction][f"{metric}{label}"] = value
     if grid_path is not None:
         from cyclelab.report.grids import grid, save_png
 
@@ -104,6 +121,9 @@ def main() -> None:  # noqa: D103
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=Path("/tmp/cyclelab-tune"))
     parser.add_argument("--out", type=Path, default=RESULTS / "tune_default.jsonl")
+    parser.add_argument("--score-only", action="store_true",
+                        help="score the trained models in --work again (no training); the row "
+                             "has no train_seconds")
     args = parser.parse_args()
     overrides = {}
     for item in args.set:
@@ -122,18 +142,23 @@ def main() -> None:  # noqa: D103
     for i, seed in enumerate(args.seeds):
         (work / "params.yaml").write_text(yaml.safe_dump(_params(args.name, overrides, seed)))
         # A fresh run each time, so that its time is the whole training's (not a resumed rest).
-        (work / "data" / "checkpoints" / args.name / f"s{seed}.pt").unlink(missing_ok=True)
-        seconds = _stage(work, "train", "--variant", args.name, "--seed", str(seed))
+        if args.score_only:
+            seconds = None
+        else:
+            (work / "data" / "checkpoints" / args.name / f"s{seed}.pt").unlink(missing_ok=True)
+            seconds = _stage(work, "train", "--variant", args.name, "--seed", str(seed))
         grid = RESULTS / "tune" / f"{args.name}.png" if i == 0 else None
         scores = _score(work, args.name, seed, grid)
         row = {"name": args.name, "overrides": overrides, "seed": seed,
-               "train_seconds": round(seconds, 1), **scores}
+               "train_seconds": None if seconds is None else round(seconds, 1), **scores}
         with open(args.out, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
-        print(f"{args.name} seed {seed}: A->B {scores['A_to_B']['label_accuracy']:.3f} "
-              f"B->A {scores['B_to_A']['label_accuracy']:.3f} (doing nothing "
-              f"{scores['A_to_B']['label_accuracy_identity']:.3f} / "
-              f"{scores['B_to_A']['label_accuracy_identity']:.3f}), {seconds:.0f} s", flush=True)
+        ab, ba = scores["A_to_B"], scores["B_to_A"]
+        took = "scored only" if seconds is None else f"{seconds:.0f} s"
+        print(f"{args.name} seed {seed}: A->B {ab['label_accuracy']:.3f} FID {ab['fid']:.1f} "
+              f"B->A {ba['label_accuracy']:.3f} FID {ba['fid']:.1f} (doing nothing "
+              f"{ab['label_accuracy_identity']:.3f} / {ba['label_accuracy_identity']:.3f}, FID "
+              f"{ab['fid_identity']:.1f} / {ba['fid_identity']:.1f}), {took}", flush=True)
 
 
 if __name__ == "__main__":
