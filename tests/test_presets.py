@@ -232,8 +232,8 @@ def smoke_groups() -> list[list[str]]:
     return list(groups.values())
 
 
-# The preset that also runs as a named `dvc exp run` (the wiring every preset shares).
-# The preset with the fewest stages (one variant) runs through DVC; the others in-process.
+# The preset that also runs as a named `dvc exp run` (the wiring every preset shares): the one
+# with the fewest stages (one variant); the others run in-process.
 EXP_RUN = "seed004"
 
 

@@ -132,9 +132,11 @@ class TrainingRun:
     def fingerprint(self) -> str:
         """What the weights depend on; keys that do not change them stay out, so a run resumes
         with another world size, checkpoint interval, logging, resume or keep policy."""
-        weights_cfg = dataclasses.replace(self.train_cfg, gpus=1, checkpoint_minutes=0.0,
-                                          log_every=1, num_samples=1, resume="auto",
-                                          keep_every=0)
+        weights_cfg = config.to_dict(dataclasses.replace(
+            self.train_cfg, gpus=1, checkpoint_minutes=0.0, log_every=1, num_samples=1,
+            resume="auto"))
+        # Dropped rather than normalised: checkpoints made before the key existed still resume.
+        del weights_cfg["keep_every"]
         return config.fingerprint(self.seed, self.model_cfg, weights_cfg, self.variant.init,
                                   sha256_file(*self.inputs, missing_ok=True)[:16])
 
