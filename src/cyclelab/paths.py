@@ -64,6 +64,11 @@ def kept_staging(variant: str, seed: int, fingerprint: str) -> Path:
     return CHECKPOINTS / variant / f"s{seed}_kept_{fingerprint}"
 
 
+def kept_stagings(variant: str, seed: int) -> list[Path]:
+    """Every :func:`kept_staging` folder of one variant and seed, whatever its fingerprint."""
+    return sorted((CHECKPOINTS / variant).glob(f"s{seed}_kept_*"))
+
+
 def translated_dir(variant: str, seed: int) -> Path:
     """Translated test images (and their Inception features) of one variant and seed."""
     return Path("data/translated") / run_name(variant, seed)

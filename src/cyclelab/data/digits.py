@@ -56,10 +56,15 @@ _MIN_COLOUR_DISTANCE = 160.0
 # B's background: two pale colours (HSV saturation and value ranges) blended linearly.
 _PALE_SATURATION = (0.1, 0.45)
 _PALE_VALUE = (0.85, 1.0)
-# palette "fixed": hue ranges (HSV, 0-1) of the fill and of the background's two colours.
-_FIXED_FILL_HUE = (0.05, 0.11)  # orange
-_FIXED_BACKGROUND_HUE = (0.53, 0.63)  # pale blue
-PALETTES = ("fixed", "varied")
+# Per palette, the hue ranges (HSV, 0-1) of B's fill and of its background's two colours.
+_HUES = {"fixed": ((0.05, 0.11), (0.53, 0.63)),  # orange on pale blue
+         "varied": ((0.0, 1.0), (0.0, 1.0))}  # any
+PALETTES = tuple(_HUES)
+
+
+def _check_palette(palette: str) -> None:
+    if palette not in _HUES:
+        raise ValueError(f"palette must be one of {PALETTES}, got {palette!r}")
 
 
 @dataclass(frozen=True)
@@ -217,8 +222,7 @@ def render_digit(rng: np.random.Generator, domain: str, image_size: int,
     ``palette`` chooses B's colours (module docstring)."""
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
-    if palette not in PALETTES:
-        raise ValueError(f"palette must be one of {PALETTES}, got {palette!r}")
+    _check_palette(palette)
     style = sample_style(rng)
     canvas = image_size * supersample(image_size)
     if domain == "A":
@@ -226,12 +230,10 @@ def render_digit(rng: np.random.Generator, domain: str, image_size: int,
         return body.resize((image_size, image_size), Image.LANCZOS).convert("RGB"), style.digit
     # A dark outline of 2.5-4.5% of the frame (about one pixel at 32 px) around the colour.
     body, ring = render_masks(style, canvas, outline=float(rng.uniform(0.025, 0.045)))
-    fixed = palette == "fixed"
-    img = _gradient(rng, canvas, _FIXED_BACKGROUND_HUE if fixed else (0.0, 1.0))
+    fill_hue, background_hue = _HUES[palette]
+    img = _gradient(rng, canvas, background_hue)
     background = np.asarray(img, dtype=np.float64).reshape(-1, 3).mean(axis=0)
-    candidates = _saturated_colours(rng, _N_COLOUR_CANDIDATES,
-                                    _FIXED_FILL_HUE if fixed else (0.0, 1.0))
-    colour = pick_colour(candidates, background)
+    colour = pick_colour(_saturated_colours(rng, _N_COLOUR_CANDIDATES, fill_hue), background)
     img.paste((0, 0, 0), (0, 0, canvas, canvas), ring)
     img.paste(tuple(int(round(c)) for c in colour), (0, 0, canvas, canvas), body)
     return img.resize((image_size, image_size), Image.LANCZOS), style.digit
@@ -266,8 +268,7 @@ def generate_digits(
     ``digit_counts[folder][d]`` is how many images of that folder show digit ``d``.
     """
     _check_args(seed, image_size, train_per_domain, test_per_domain)
-    if palette not in PALETTES:
-        raise ValueError(f"palette must be one of {PALETTES}, got {palette!r}")
+    _check_palette(palette)
     out_dir = Path(out_dir)
     targets = [out_dir / folder for folder in FOLDERS] + [out_dir / LABELS_FILE]
     clashes = [str(path) for path in targets if path.exists()]

@@ -218,7 +218,7 @@ class TrainingRun:
         fingerprint = self.fingerprint()
         self.kept = paths.kept_staging(self.name, self.seed, fingerprint)
         if self.rank.is_main:  # kept generators of runs with other params are stale
-            for old in self.kept.parent.glob(f"{self.kept.name.rsplit('_', 1)[0]}_*"):
+            for old in paths.kept_stagings(self.name, self.seed):
                 if old != self.kept:
                     shutil.rmtree(old, ignore_errors=True)
         self.samples_dir.mkdir(parents=True, exist_ok=True)
@@ -280,20 +280,21 @@ class TrainingRun:
         exported = {**self.gan.generators(), "D_a": self.gan.D_a, "D_b": self.gan.D_b}
         total = sum(s.epochs for s in stages_of(self.train_cfg)) or self.train_cfg.epochs
         keep = self.train_cfg.keep_every  # a resumed run may have kept more often before
-        kept = sorted(d for d in self.kept.glob("epoch_*") if keep and d.is_dir()
-                      and int(d.name.split("_")[1]) <= total
-                      and int(d.name.split("_")[1]) % keep == 0)
+        staged = {int(d.name.removeprefix("epoch_")): d for d in self.kept.glob("epoch_*")
+                  if d.is_dir()} if keep else {}
+        kept = {epoch: d for epoch, d in sorted(staged.items())
+                if epoch <= total and epoch % keep == 0}
         with atomic_dir(paths.model_dir(self.name, self.seed)) as out:
             for net_name, net in exported.items():
                 torch.save(net.state_dict(), out / f"{net_name}.pt")
-            for folder in kept:
+            for folder in kept.values():
                 shutil.copytree(folder, out / paths.KEPT / folder.name)
             write_json(out / "meta.json", {
                 "precision": self.runtime.precision, "device": self.runtime.device.type,
                 "ema": self.train_cfg.ema,
                 "generators": "ema" if self.train_cfg.ema > 0 else "raw",
                 "init": self.variant.init, "world_size": self.rank.world_size,
-                "stages": choices, "kept_epochs": [int(d.name.split("_")[1]) for d in kept]})
+                "stages": choices, "kept_epochs": list(kept)})
         for net_name in GENERATORS:
             self.run.log_model(exported[net_name], net_name, self.size)
 
