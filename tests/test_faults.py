@@ -276,9 +276,13 @@ def test_download_killed_mid_file_resumes(repo):
     assert source["sha256"] == hashlib.sha256(payload).hexdigest()
 
 
-def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
+@pytest.mark.parametrize("reaped", [True, False], ids=["reaped", "zombie"])
+def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path, reaped):
     """A SIGKILLed stage leaves its temporary folder or file; the next write of the same
-    target removes it (its process is gone), never one of a live process."""
+    target removes it (its process is gone, or a zombie nobody reaps, as orphans stay in
+    containers whose PID 1 does not reap), never one of a live process."""
+    import psutil
+
     from cyclelab.io import atomic_dir, atomic_path
 
     target = tmp_path / "prepared"
@@ -286,7 +290,14 @@ def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
             "with atomic_dir(sys.argv[1]) as tmp:\n    (tmp / 'half.png').write_bytes(b'x')\n"
             "    with atomic_path(sys.argv[1] + '.pt') as f:\n        f.write_bytes(b'y')\n"
             "        os.kill(os.getpid(), 9)\n")
-    subprocess.run([sys.executable, "-c", code, str(target)], timeout=60)
+    writer = subprocess.Popen([sys.executable, "-c", code, str(target)])
+    if reaped:
+        writer.wait(timeout=60)
+    else:
+        deadline = time.monotonic() + 60
+        while psutil.Process(writer.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert len(leftovers) == 2 and all(".tmp-" in name for name in leftovers), leftovers
     with atomic_dir(target) as tmp, atomic_path(tmp_path / "prepared.pt") as live:
@@ -297,3 +308,4 @@ def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
             assert tmp.exists() and inner != tmp
             (inner / "whole.png").write_bytes(b"ok")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared", "prepared.pt"]
+    writer.wait(timeout=60)

@@ -144,7 +144,12 @@ def test_collect_study_gathers_every_finished_run_for_its_page(study, tmp_path):
     assert metrics["baseline"]["A_to_B"]["fid_seeds"] == [json.loads(
         (study / f"reports/seeds/baseline/s{s}.json").read_text())["A_to_B"]["fid"] for s in SEEDS]
     assert set(runs) == {f"{v}/s{s}" for v in names for s in SEEDS}
-    assert all(r["epochs"] >= 1 and r["train_seconds"] > 0 for r in runs.values())
+    for run, gathered in runs.items():  # epochs and seconds from the run's epoch rows
+        rows = list(csv.DictReader((study / f"reports/plots/train/{run}.csv").open()))
+        seconds = [float(row["seconds"]) for row in rows]
+        assert rows and all(s > 0 for s in seconds), run  # (a tiny run's sum can round to 0.0)
+        assert (gathered["epochs"], gathered["train_seconds"]) == (len(rows),
+                                                                   round(sum(seconds), 1)), run
     assert json.loads((tmp_path / "seeds/ae_init/s1.json").read_text()) == json.loads(
         (study / "reports/seeds/ae_init/s1.json").read_text())
     assert json.loads((tmp_path / "comparisons.json").read_text()) == json.loads(

@@ -24,14 +24,21 @@ def _tmp_prefix(target: Path) -> str:
     return f".{target.name}.tmp-{socket.gethostname()}-{os.getpid()}-"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int, started: str | None = None) -> bool:
+    """Whether process ``pid`` of this host still runs (and, given ``started``, is the one whose
+    start time psutil gave as ``f"{create_time:.2f}"``). A zombie counts as gone: a SIGKILLed
+    stage whose parent died too stays one wherever PID 1 does not reap orphans (containers)."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
+        proc = psutil.Process(int(pid))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or f"{proc.create_time():.2f}" == started
+    except psutil.AccessDenied:  # someone else's live process
         return True
-    return True
+    except (psutil.NoSuchProcess, ValueError):
+        return False
 
 
 def remove_stale_temporaries(target: str | Path) -> list[Path]:
@@ -42,7 +49,7 @@ def remove_stale_temporaries(target: str | Path) -> list[Path]:
     for path in target.parent.glob(f".{glob.escape(target.name)}.tmp-*"):
         owner, _, rest = path.name[len(target.name) + 6:].rpartition("-")  # host-pid, random
         owner_host, _, pid = owner.rpartition("-")
-        if owner_host != host or not pid.isdigit() or not rest or _alive(int(pid)):
+        if owner_host != host or not pid.isdigit() or not rest or process_alive(int(pid)):
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)

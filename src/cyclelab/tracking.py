@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from cyclelab.errors import UserError
+from cyclelab.io import process_alive
 
 EXPERIMENT = "cyclelab"
 # MLflow's usage telemetry would try the network at every run; nothing leaves this machine.
@@ -187,16 +188,6 @@ def _process_identity() -> dict[str, str]:
             STARTED_TAG: f"{psutil.Process().create_time():.2f}"}
 
 
-def _alive(pid: str, started: str) -> bool:
-    """Whether process ``pid`` on this host is still the one that started at ``started``."""
-    import psutil
-
-    try:
-        return f"{psutil.Process(int(pid)).create_time():.2f}" == started
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return False
-
-
 def close_orphans(client: Any, experiment_id: str) -> list[str]:
     """Mark KILLED the RUNNING runs started on this host by processes that are gone (SIGKILL,
     power loss); return their ids. Runs of other hosts are left alone (their pids mean
@@ -208,7 +199,7 @@ def close_orphans(client: Any, experiment_id: str) -> list[str]:
     closed = []
     for run in found:
         tags = run.data.tags
-        if PID_TAG not in tags or _alive(tags[PID_TAG], tags.get(STARTED_TAG, "")):
+        if PID_TAG not in tags or process_alive(tags[PID_TAG], tags.get(STARTED_TAG, "")):
             continue
         client.set_tag(run.info.run_id, "cyclelab.closed_because",
                        f"process {tags[PID_TAG]} on {host} was gone (killed)")
