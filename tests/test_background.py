@@ -118,6 +118,46 @@ def test_one_session_per_process(tiny_model, tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
+def test_prepare_removes_the_background_of_the_named_domains_only(tiny_model, tmp_path):
+    """seeds/004 task 2: the animal photos (A) lose their background, the sprites (B) keep
+    theirs: B's images never reach rembg when data.background_domains names only A."""
+    raw = tmp_path / "raw"
+    for i, split in enumerate(prepare.SPLITS):
+        (raw / split).mkdir(parents=True)
+        half_white_half_black(64 + 2 * i).save(raw / split / "a.png")  # distinct: no duplicates
+    for domains, black_in in ((["A"], "B"), (["B"], "A")):
+        cfg = DataConfig(image_size=16, background="rembg", rembg_model="u2net_custom",
+                         background_color=list(GREEN), background_domains=domains, workers=1,
+                         val_fraction=0)
+        out = tmp_path / f"out{black_in}"
+        prepare.prepare_dataset(raw, out, cfg, progress=False)
+        for split in prepare.SPLITS:
+            right = np.asarray(Image.open(out / split / "a.png")).astype(int)[:, 10:]
+            expected = (0, 0, 0) if split.endswith(black_in) else GREEN
+            assert np.abs(right - expected).max() <= 3, (domains, split)
+
+
+def test_translate_removes_the_background_of_the_named_domains_only(tiny_model, tmp_path):
+    """``python -m cyclelab translate`` treats a direction's source images as prepare did."""
+    import torch
+
+    from cyclelab import inference
+
+    net = torch.nn.Conv2d(3, 3, 1)  # the identity: the output shows what the generator saw
+    with torch.no_grad():
+        net.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+        net.bias.zero_()
+    half_white_half_black().save(tmp_path / "in.png")
+    cfg = DataConfig(image_size=16, background="rembg", rembg_model="u2net_custom",
+                     background_color=list(GREEN), background_domains=["A"])
+    for domain, expected in (("A", GREEN), ("B", (0, 0, 0))):
+        out = tmp_path / f"out{domain}.png"
+        todo = inference.plan(tmp_path / "in.png", out)
+        assert inference.translate_files(net, todo, cfg, domain=domain, progress=False) == 1
+        right = np.asarray(Image.open(out)).astype(int)[:, 10:]
+        assert np.abs(right - expected).max() <= 3, domain
+
+
 def test_prepare_with_rembg_in_worker_processes(tiny_model, tmp_path, monkeypatch):
     """Two spawned workers, each with its own session; the result equals the in-process one."""
     monkeypatch.setattr(prepare, "pool_pays", lambda tasks, background: True)

@@ -24,12 +24,13 @@ from httpserver import LocalServer, closed_port
 from PIL import Image
 
 from cyclelab.catalogue import CATALOGUE, CYCLEGAN_BASE, locations, lookup
-from cyclelab.config import DataConfig, DigitsConfig
+from cyclelab.config import DataConfig, DigitsConfig, SpritesConfig
 from cyclelab.data import sources
 from cyclelab.data.download import SOURCE_FILE, download_dataset
 from cyclelab.data.fetch import FetchOptions, cache_name, sha256_file
 from cyclelab.data.sources import colorize_digit
 from cyclelab.data.sources import kaggle as kaggle_source
+from cyclelab.data.sources.context import BuildContext
 from cyclelab.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -646,6 +647,95 @@ def test_kaggle_datasets(fake_kaggle: Path, monkeypatch: pytest.MonkeyPatch,
 
     with pytest.raises(DataError, match="cannot download nobody/nothing .*404"):
         download_dataset(data_cfg(source="kaggle:nobody/nothing"), out, seed=0, cache_dir=cache)
+
+
+# yehongjiang/pokemon-sprites-images as its author's notebook (PokeTypeGAN) reads it:
+# pokemon_images/sprites/<NNNN>-<name>-<dex>/<view>/<palette>/*.png beside pokedex.csv.
+SPRITES = {"0001-bulbasaur-1": {("front", "normal"): 8, ("front", "shiny"): 8,
+                                ("back", "normal"): 2, ("back", "shiny"): 2},
+           "0004-charmander-4": {("front", "normal"): 3, ("back", "normal"): 1}}
+SEED004_SPRITES = SpritesConfig(views=["front"], palettes=["normal"], max_per_pokemon=6)
+
+
+def write_sprites(root: Path) -> Path:
+    """The sprite set's folder tree under ``root`` (``pokemon_images/``); returns ``root``."""
+    (root / "pokemon_images").mkdir(parents=True)
+    (root / "pokemon_images" / "pokedex.csv").write_text("id,name\n1,bulbasaur\n4,charmander\n")
+    for pokemon, counts in SPRITES.items():
+        for (view, palette), count in counts.items():
+            folder = root / "pokemon_images" / "sprites" / pokemon / view / palette
+            folder.mkdir(parents=True)
+            for i in range(count):
+                (folder / f"gen{i}.png").write_bytes(f"{pokemon} {view} {palette} {i}".encode())
+    return root
+
+
+def sprite_context(tmp_path: Path, sprites: SpritesConfig, seed: int = 0) -> BuildContext:
+    return BuildContext(data_cfg(sprites=sprites), tmp_path, tmp_path / "cache", seed)
+
+
+def kept_sprites(root: Path) -> list[str]:
+    return sorted(p.relative_to(root / "pokemon_images" / "sprites").as_posix()
+                  for p in root.rglob("*.png"))
+
+
+def test_sprite_selection_keeps_front_normal_sprites_at_most_six_per_pokemon(
+        tmp_path: Path) -> None:
+    """seeds/004 task 2: "the normal and front-facing versions", each Pokemon "at most
+    represented 6 times"; a seeded choice, the same for the same seed."""
+    chosen = []
+    for seed in (0, 0, 1):
+        root = write_sprites(tmp_path / f"tree{len(chosen)}")
+        details = kaggle_source.select_pokemon_sprites(
+            root, sprite_context(tmp_path, SEED004_SPRITES, seed))
+        kept = kept_sprites(root)
+        assert all(name.split("/")[1:3] == ["front", "normal"] for name in kept)
+        per_pokemon = {p: sum(n.startswith(p) for n in kept) for p in SPRITES}
+        assert per_pokemon == {"0001-bulbasaur-1": 6, "0004-charmander-4": 3}
+        assert details["kept"] == 9 and details["pokemon"] == 2
+        assert not (root / "pokemon_images" / "pokedex.csv").exists()
+        chosen.append(kept)
+    assert chosen[0] == chosen[1] and chosen[0] != chosen[2]
+
+
+def test_sprite_selection_of_views_and_palettes_alone(tmp_path: Path) -> None:
+    root = write_sprites(tmp_path / "tree")
+    kaggle_source.select_pokemon_sprites(
+        root, sprite_context(tmp_path, SpritesConfig(views=["back"], palettes=["normal", "shiny"])))
+    assert len(kept_sprites(root)) == 2 + 2 + 1
+    assert all(name.split("/")[1] == "back" for name in kept_sprites(root))
+
+
+def test_sprite_selection_refuses_another_layout(tmp_path: Path) -> None:
+    write_images(tmp_path / "tree" / "dogs", [f"d{i}.png" for i in range(3)])
+    with pytest.raises(DataError, match=r"data.sprites expects .*<pokemon>/<view>/<palette>"):
+        kaggle_source.select_pokemon_sprites(tmp_path / "tree",
+                                             sprite_context(tmp_path, SEED004_SPRITES))
+    assert len(list((tmp_path / "tree").rglob("*.png"))) == 3  # nothing deleted
+
+
+def test_animals2pokemon_selects_the_sprites_before_the_split(
+        fake_kaggle: Path, monkeypatch: pytest.MonkeyPatch, dirs: tuple[Path, Path],
+        tmp_path: Path, two_folders: Path) -> None:
+    out, cache = dirs
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "secret")
+    animals, sprites = CATALOGUE["animals2pokemon"].kaggle
+    with zipfile.ZipFile(fake_kaggle / (animals.replace("/", "__") + ".zip"), "w") as zf:
+        for path in sorted((two_folders / "cats").rglob("*.*")):
+            zf.write(path, f"animals/{path.relative_to(two_folders / 'cats')}")
+    tree = write_sprites(tmp_path / "sprites")
+    with zipfile.ZipFile(fake_kaggle / (sprites.replace("/", "__") + ".zip"), "w") as zf:
+        for path in sorted(tree.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(tree).as_posix())
+    record = download_dataset(data_cfg(dataset="animals2pokemon", test_fraction=0.2,
+                                       sprites=SEED004_SPRITES), out, seed=0, cache_dir=cache)
+    assert counts_of(out) == [8, 7, 2, 2]  # A: 10 cats; B: 6 bulbasaur + 3 charmander
+    names_b = [p.name for split in ("trainB", "testB") for p in (out / split).iterdir()]
+    assert all("__front__normal__" in name for name in names_b)
+    assert record["details"]["selected"]["B"]["kept"] == 9
+    assert "A" not in record["details"]["selected"]
 
 
 # ---------------------------------------------------------------------------- digits

@@ -53,24 +53,121 @@ SEED004 = {
 # original setting for the generators"; "We turned back to using Adam for all the optimizers".
 SEED003 = {
     "data.dataset": "mnist2colored_mnist", "data.image_size": 28, "data.max_per_domain": 500,
+    "train.lambda_identity": 0.0,
     "model.generator": "resnet", "model.n_blocks": 2, "model.ngf": 32, "model.ndf": 64,
     "model.n_layers_d": 1, "model.activation_g": "leaky_relu", "model.padding_d": "reflect",
     "model.upsample": "transpose", "train.lr": 2e-4, "train.optimizer_g": "adam",
     "train.optimizer_d": "adam",
 }
+# seeds/001: "We use the selfie2anime dataset"; its 2x2-stride D ends "16x16" (256 px halved four
+# times); "We trained the baseline model for 86 complete epochs"; "While the original paper
+# mentions the LSGAN loss, we did not train the baseline model using this flag" (vanilla);
+# G "channels ... increase from 3 to 64 to 128 to 256", "The next two have kernel size 3, and a
+# stride of 2", "Apply instance normalization", "Apply a ReLU"; D "from 3 to 64 ... to 512";
+# "use the same learning rate and optimizer" (as the paper).
+SEED001 = {
+    "data.dataset": "selfie2anime", "data.image_size": 256, "train.epochs": 86,
+    "train.gan_loss": "vanilla", "model.ngf": 64, "model.ndf": 64, "model.n_downsampling": 2,
+    "model.norm": "instance", "model.activation_g": "relu", "train.lr": 2e-4,
+    "train.optimizer_g": "adam", "train.optimizer_d": "adam",
+}
+# seeds/001's versions: v1 "least-squares loss", "cycle losses ... weighted 5 times more than the
+# adversarial loss, and identity losses ... 10 times more", "a cache of 25", "every 3 iterations",
+# "replace a contiguous section of 5 images", "we draw 5 samples which are contiguous",
+# "Each of the 8 residually connected blocks", "pixel shuffling", D "kernel size of 2, stride of
+# 2", "We trained version 1 for 56 epochs"; v2 "cycle loss 10 times more ... identity loss 5
+# times more", "5 random generated samples are drawn uniformly", "increase the number of blocks
+# to be 9", "We set lambda = 10" (its GP on E(D(x)-1)^2 + E D(G(z))^2, not halved); v3
+# "identical to the second version, but without gradient penalty", "We trained version 3 for 75
+# Epochs". Batch 5 is implied, not stated: "the newest images replace a contiguous section of 5
+# images"; D samples "a batch of images from the cache".
+_S001 = {"train.gan_loss": "lsgan", "train.identity_weight": "absolute", "train.pool": "seed001",
+         "train.pool_size": 25, "train.cache_every": 3, "train.cache_block": 5,
+         "train.batch_size": 5, "model.generator": "pixelshuffle",
+         "model.discriminator": "seed001", "train.halve_d_loss": False}
+SEED001_VERSIONS = {
+    "baseline": {"train.epochs": 86, "train.gan_loss": "vanilla", "train.pool": "paper",
+                 "train.halve_d_loss": True},
+    "v1": {**_S001, "train.epochs": 56, "train.lambda_cycle": 5.0, "train.lambda_identity": 10.0,
+           "train.cache_draw": "contiguous", "train.lambda_gp": 0.0, "model.n_blocks": 8},
+    "v2": {**_S001, "train.lambda_cycle": 10.0, "train.lambda_identity": 5.0,
+           "train.cache_draw": "random", "train.lambda_gp": 10.0, "model.n_blocks": 9},
+    "v3": {**_S001, "train.epochs": 75, "train.lambda_cycle": 10.0, "train.lambda_identity": 5.0,
+           "train.cache_draw": "random", "train.lambda_gp": 0.0, "model.n_blocks": 9},
+}
+# seeds/002: "We trained our model over the cityscapes dataset"; "2975 real images and also 2975
+# segmentation images" (all trained on: no validation carved); "Johnson et al [4] model";
+# "6 blocks for 128×128 images"; "two fractionally-strided convolutions"; "70×70 PatchGANs";
+# "instance normalization"; "N(0, 0.02)"; "a learning rate of 0.0002"; "the same learning rate
+# for the first 100 epochs and linearly decay the rate to zero over the next 100 epochs"; "We
+# trained our model for 200 epochs"; "Cycle Consistency Loss Only, where we assumed λIdentity = 0".
+SEED002 = {
+    "data.dataset": "cityscapes", "data.val_fraction": 0.0, "model.generator": "resnet",
+    "model.n_blocks": 6, "model.n_downsampling": 2, "model.discriminator": "patch",
+    "model.n_layers_d": 3, "model.norm": "instance", "model.init": "normal",
+    "model.init_gain": 0.02, "train.lr": 2e-4, "train.lr_d": 2e-4, "train.epochs": 200,
+    "train.epochs_decay": 100, "train.lr_policy": "linear", "train.lambda_identity": 0.0,
+}
+# seeds/003 task 2: "format 2 of the SVHN dataset, which consists of single SVHN digits cropped
+# to 32x32"; "increase the size of the MNIST digits by zero padding"; "2 conv layers, 2 ResNETs
+# and 2 deConvs"; "activation for which Leaky ReLU [9] was used"; "deconv2d performs transposed
+# convolution"; "reintroduce reflection padding"; "a random 9x9 crop" ("9x9 for the SVHN"); "the
+# discriminator had 3 conv layers"; "We turned back to using Adam for all the optimizers"; "0.0002
+# as the original setting for the generators"; the objective "L_GAN + L_GAN + λ L_cyc" (no
+# identity term).
+SEED003_SVHN = {
+    "data.dataset": "mnist2svhn", "data.image_size": 32, "data.resize": "pad_only",
+    "data.pad_color": [0, 0, 0], "model.generator": "resnet", "model.n_blocks": 2,
+    "model.n_downsampling": 2, "model.n_layers_d": 1, "model.activation_g": "leaky_relu",
+    "model.upsample": "transpose", "model.padding_d": "reflect",
+    "model.discriminator": "random_crop", "model.d_crop": 9, "train.optimizer_g": "adam",
+    "train.optimizer_d": "adam", "train.lr": 2e-4, "train.lambda_identity": 0.0,
+}
+# seeds/003 section 5.6's changes, each against its final network: "from the full image to a random
+# 9x9 crop" (a "scalar output" D); "The reflection padding was removed"; "Vanilla Stochastic
+# Gradient Descent".
+SEED003_SVHN_ABLATIONS = {
+    "full_image_d": {"model.discriminator": "plain"},
+    "zero_pad_d": {"model.padding_d": "zeros"},
+    "sgd_d": {"train.optimizer_d": "sgd", "train.momentum": 0.0},
+}
+# seeds/004 task 2: "our Pokémon sprite sizes are only 96×96"; "remove the background of the animal
+# images ... into white background" (the sprites "are placed on a white background"); "use the
+# normal and front-facing versions"; "at most represented 6 times"; "A simple 90/10 train-test
+# split"; "a 99/1 split ... 49 will be used for validation"; "a similar architecture as the one used
+# in Task 1"; "removed the last downsampling layer ... [B, 256, 12, 12]"; "Patch", "Least Squares";
+# eq. 2.1 "L_GAN + λcyc L_cyc + λid L_id + λedge L_edge + λcolor L_color" (no GP, no feature loss).
+SEED004_POKEMON = {
+    "data.dataset": "animals2pokemon", "data.image_size": 96, "data.background": "rembg",
+    "data.background_domains": ["A"], "data.background_color": [255, 255, 255],
+    "data.sprites.views": ["front"], "data.sprites.palettes": ["normal"],
+    "data.sprites.max_per_pokemon": 6, "data.test_fraction": 0.1, "data.val_fraction": 0.01,
+    "model.generator": "attention", "model.discriminator": "dual_head", "model.ndf": 64,
+    "model.n_layers_d": 2, "model.norm": "instance", "train.gan_loss": "lsgan",
+    "train.lambda_gp": 0.0, "train.lambda_fm": 0.0,
+}
 REPORTS = {
     "seed000": SEED000,
+    "seed001": SEED001,
+    "seed002": SEED002,
     "seed000-long": {**SEED000, "ae.epochs": 500, "train.epochs": 75},
     "seed003": SEED003,
+    "seed003-svhn": SEED003_SVHN,
     "seed004": SEED004,
+    "seed004-pokemon": SEED004_POKEMON,
 }
 # The variants each report compares, by their init.
 VARIANTS = {"seed000": {"baseline": "random", "ae_init": "ae"},
+            "seed001": {v: "random" for v in ("baseline", "v1", "v2", "v3")},
+            "seed002": {"cycle_only": "random"},
             "seed000-long": {"baseline": "random", "ae_init": "ae"},
             "seed003": {v: "random" for v in (
                 "reference", "blocks6", "blocks9", "plain_d", "random_crop_d", "filters_8_16",
                 "filters_16_32", "lr_d_1e-4", "sgd_d", "zero_pad_d")},
-            "seed004": {"attention_staged": "random"}}
+            "seed003-svhn": {v: "random" for v in (
+                "reference", "full_image_d", "zero_pad_d", "sgd_d", "narrow_g")},
+            "seed004": {"attention_staged": "random"},
+            "seed004-pokemon": {"attention_lsgan": "random"}}
 # seeds/003's ablations, each against its final network: "2, 6, and 9 ResNet layer"; "Patch
 # Discriminator VS Vanilla Discriminator" ("a scalar output"); "only taking one cropped image
 # ... 8x8 for the MNIST"; filters 8/16 and 16/32; "the learning rate to 0.0001" for D; "Vanilla
@@ -104,14 +201,53 @@ def test_preset_sets_what_its_report_states(name):
     assert len(flat["study.seeds"]) >= 3  # the significance rule needs replicates
 
 
-def test_seed003_variants_are_its_ablations():
-    cfg = config.from_dict(presets.load("seed003", REPO).params)
-    for name, expected in SEED003_ABLATIONS.items():
+@pytest.mark.parametrize(("name", "ablations"), [("seed003", SEED003_ABLATIONS),
+                                                  ("seed003-svhn", SEED003_SVHN_ABLATIONS)])
+def test_seed003_variants_are_its_ablations(name, ablations):
+    cfg = config.from_dict(presets.load(name, REPO).params)
+    for name, expected in ablations.items():
         _, model, train = cfg.variant(name)
         resolved = {"model": model, "train": train}
         for key, value in expected.items():
             section, field = key.split(".")
             assert getattr(resolved[section], field) == value, (name, key)
+
+
+def test_seed001_variants_are_its_versions():
+    cfg = config.from_dict(presets.load("seed001", REPO).params)
+    for name, expected in SEED001_VERSIONS.items():
+        _, model, train = cfg.variant(name)
+        resolved = {"model": model, "train": train}
+        for key, value in expected.items():
+            section, field = key.split(".")
+            assert getattr(resolved[section], field) == value, (name, key)
+
+
+# Its second phase: "we used the weights from the previous model (the model with no Identity
+# loss)"; "λIdentity was not 0 and was the same value as λCycle"; "another 70 epochs"; "The only
+# difference in the two hyper-parameters" is λIdentity (so lr stays 0.0002). The optimiser
+# restart is the preset's assumption: the report is silent.
+def test_seed002_finetunes_its_cycle_only_variant_with_identity_equal_to_cycle():
+    from cyclelab.losses import identity_weight
+
+    cfg = config.from_dict(presets.load("seed002", REPO).params)
+    assert {name: f.init for name, f in cfg.finetunes.items()} == {"cycle_identity": "cycle_only"}
+    assert cfg.variant("cycle_only")[2].lambda_identity == 0.0
+    _, _, train = cfg.variant("cycle_identity")
+    assert train.epochs == 70
+    assert identity_weight(train.lambda_cycle, train.lambda_identity,
+                           train.identity_weight) == train.lambda_cycle == 10.0
+    assert train.lr == train.lr_d == 2e-4
+    assert train.restart_optimizers == "parent" and train.epochs_decay == 0
+
+
+def test_seed003_svhn_narrow_generator_and_seed004_pokemon_consistency_losses():
+    # seeds/003 5.6: G's features "drastically increased" (narrow_g is the before); seeds/004
+    # task 2's eq. 2.1 names edge and colour consistency, without weights.
+    cfg = config.from_dict(presets.load("seed003-svhn", REPO).params)
+    assert cfg.variant("narrow_g")[1].ngf < cfg.variant("reference")[1].ngf
+    train = config.from_dict(presets.load("seed004-pokemon", REPO).params).train
+    assert train.lambda_edge > 0 and train.lambda_color > 0
 
 
 def test_seed000_generator_has_the_reports_parameter_count():
@@ -276,6 +412,16 @@ def test_smoke_groups_cover_every_preset_once():
     groups = smoke_groups()
     assert sorted(n for g in groups for n in g) == presets.names(REPO)
     assert sum(EXP_RUN in g for g in groups) == 1
+
+
+def test_smoke_trains_one_epoch_in_variants_that_set_their_own_epochs():
+    full, smoke = presets.load("seed001", REPO), presets.load("seed001", REPO, smoke=True)
+    assert {n: v["train"].get("epochs") for n, v in full.params["variants"].items()} == {
+        "baseline": None, "v1": 56, "v2": 75, "v3": 75}
+    assert {n: v["train"].get("epochs") for n, v in smoke.params["variants"].items()} == {
+        "baseline": None, "v1": 1, "v2": 1, "v3": 1}
+    assert presets.load("seed002", REPO, smoke=True).params["finetunes"]["cycle_identity"][
+        "train"]["epochs"] == 1
 
 
 def test_smoke_keeps_the_stages_of_staged_training_one_epoch_each():

@@ -499,3 +499,25 @@ def test_sgd_optimisers_take_plain_gradient_steps(tiny_raw):
     before = param.detach().clone()
     gan.step((to_m11(images(2, 1)), to_m11(images(2, 2))))
     torch.testing.assert_close(param.detach(), before - 0.01 * param.grad)
+
+
+@pytest.mark.parametrize("gan_loss", ["lsgan", "vanilla"])
+def test_unhalved_d_loss_makes_lambda_gp_the_seed001_lambda(tiny_params, gan_loss):
+    """train.halve_d_loss false (seeds/001's E(D(x)-1)^2 + E D(G(z))^2 + lambda GP): D's loss and
+    gradient with lambda_gp 10 are exactly twice those of the halved loss with lambda_gp 5."""
+    runtime = make_runtime("cpu")
+    batch = (to_m11(images(2, 1)), to_m11(images(2, 2)))
+    runs = {}
+    for halve, gp in ((True, 5.0), (False, 10.0)):
+        gan = _gan_with(tiny_params, runtime, gan_loss=gan_loss, lambda_gp=gp, halve_d_loss=halve)
+        runs[halve] = (gan.step(batch), gan.D_b.model[0].weight.grad.clone())
+    (halved, grad_halved), (full, grad_full) = runs[True], runs[False]
+    assert full["loss_gp"] == pytest.approx(halved["loss_gp"]) and halved["loss_gp"] > 0
+    assert full["loss_D"] == pytest.approx(2 * halved["loss_D"], rel=1e-5)
+    torch.testing.assert_close(grad_full, 2 * grad_halved, rtol=1e-4, atol=1e-7)
+
+
+def test_unhalved_d_loss_is_refused_for_losses_without_the_half(tiny_raw):
+    tiny_raw["train"].update(gan_loss="hinge", halve_d_loss=False)
+    with pytest.raises(config.ConfigError, match="halve_d_loss false .* gan_loss hinge"):
+        config.from_dict(tiny_raw)

@@ -31,7 +31,9 @@ def _translate(cfg: config_mod.Config, args: argparse.Namespace) -> None:
     net = inference.load_generator(model_cfg, args.variant, seed, args.direction,
                                    image_size=cfg.data.image_size)
     net = net.to(pick_device(cfg.device))
-    written = inference.translate_files(net, todo, cfg.data, batch_size=args.batch_size)
+    written = inference.translate_files(net, todo, cfg.data,
+                                        domain=BY_CLI[args.direction].source,
+                                        batch_size=args.batch_size)
     where = todo.targets[0] if len(todo.targets) == 1 else todo.targets[0].parent
     line = (f"translate: {written} image(s) {args.direction} with {args.variant} seed {seed} "
             f"-> {where}")

@@ -40,6 +40,7 @@ from cyclelab.config_schema import (
     OPTIMIZERS,
     POOLS,
     PRECISIONS,
+    RESTARTS,
     RESUMES,
     UPSAMPLES,
     AEConfig,
@@ -49,6 +50,7 @@ from cyclelab.config_schema import (
     DigitsConfig,
     EvalConfig,
     ModelConfig,
+    SpritesConfig,
     StudyConfig,
     TrainConfig,
     VariantConfig,
@@ -271,10 +273,12 @@ __all__ = [
     "PARAMS_FILE", "Config", "ConfigError", "Param", "load", "read_yaml", "from_dict", "to_dict",
     "flatten", "fingerprint", "describe", "params", "reference_markdown", "training_size",
     # the schema's sections and the names its choices draw from (registries check them)
-    "DigitsConfig", "DataConfig", "ModelConfig", "AEConfig", "TrainConfig", "EvalConfig",
-    "ClassifierConfig", "StudyConfig", "VariantConfig", "GENERATORS", "DISCRIMINATORS",
+    "DigitsConfig", "SpritesConfig", "DataConfig", "ModelConfig", "AEConfig", "TrainConfig",
+    "EvalConfig", "ClassifierConfig", "StudyConfig", "VariantConfig",
+    "GENERATORS", "DISCRIMINATORS",
     "ACTIVATIONS", "D_PADDINGS", "OPTIMIZERS", "AE_KINDS", "GAN_LOSSES", "POOLS", "PRECISIONS",
-    "LR_POLICIES", "NORMS", "UPSAMPLES", "DIFFAUGMENTS", "RESUMES", "INITS", "METRIC_NAMES",
+    "LR_POLICIES", "NORMS", "UPSAMPLES", "DIFFAUGMENTS", "RESUMES", "RESTARTS",
+    "INITS", "METRIC_NAMES",
 ]
 
 

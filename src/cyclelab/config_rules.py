@@ -4,7 +4,13 @@ network they read, the training size suits the networks built for ``data.image_s
 
 from __future__ import annotations
 
-from cyclelab.config_schema import Config, DataConfig, ModelConfig, TrainConfig
+from cyclelab.config_schema import (
+    UNHALVED_D_LOSSES,
+    Config,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from cyclelab.errors import ConfigError
 from cyclelab.models.sizes import smallest_input, unet_depth
 
@@ -104,6 +110,35 @@ def _check_finetunes(cfg: Config) -> None:
                 raise ConfigError(f"{where}.init: a cycle, {' -> '.join([*chain, parent])}")
             chain.append(parent)
             parent = cfg.finetunes[parent].init
+    _check_restarts(cfg)
+
+
+def _check_restarts(cfg: Config) -> None:
+    """``train.restart_optimizers: parent`` needs a parent whose final optimisers fit: a
+    finetune, the same optimiser kinds, a parent whose checkpoint ends with its exported
+    weights (a staged one exports a chosen candidate instead)."""
+    for name, variant in cfg.variants.items():
+        if cfg.variant(name)[2].restart_optimizers == "parent":
+            key = (f"variants.{name}.train" if "restart_optimizers" in variant.train
+                   else "train")
+            raise ConfigError(f"{key}.restart_optimizers: got 'parent', but variant {name} has "
+                              "no parent to take optimisers from (a finetune has); set it under "
+                              "finetunes.<name>.train and keep fresh here")
+    for name, finetune in cfg.finetunes.items():
+        train = cfg.variant(name)[2]
+        if train.restart_optimizers != "parent":
+            continue
+        parent = cfg.variant(finetune.init)[2]
+        where = f"finetunes.{name}: train.restart_optimizers parent"
+        for key in ("optimizer_g", "optimizer_d"):
+            if getattr(train, key) != getattr(parent, key):
+                raise ConfigError(f"{where} continues {finetune.init}'s {getattr(parent, key)} "
+                                  f"state, but train.{key} is {getattr(train, key)}; use the "
+                                  "same optimiser or restart_optimizers fresh")
+        if parent.stage_epochs:
+            raise ConfigError(f"{where}: {finetune.init} is staged (train.stage_*), so its "
+                              "weights are a chosen candidate and its checkpoint holds the last "
+                              "epoch's optimisers; use restart_optimizers fresh")
 
 
 def _check_training(cfg: Config) -> None:
@@ -115,6 +150,9 @@ def _check_training(cfg: Config) -> None:
         if train.gan_loss == "relativistic" and model.discriminator != "dual_head":
             raise ConfigError(f"{where}: train.gan_loss relativistic reads the global head of "
                               f"model.discriminator dual_head (got {model.discriminator})")
+        if not train.halve_d_loss and train.gan_loss in UNHALVED_D_LOSSES:
+            raise ConfigError(f"{where}: train.halve_d_loss false undoes the 0.5 of D's loss, "
+                              f"but gan_loss {train.gan_loss} has none; keep it true")
         stages = (train.stage_batch_sizes, train.stage_epochs, train.stage_eval_every)
         if len({len(s) for s in stages}) != 1:
             raise ConfigError(f"{where}: train.stage_batch_sizes, stage_epochs and "

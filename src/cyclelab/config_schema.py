@@ -27,6 +27,7 @@ D_PADDINGS = ("zeros", "reflect")
 OPTIMIZERS = ("adam", "sgd")
 AE_KINDS = ("ae", "seed000", "vae", "inpaint")
 GAN_LOSSES = ("lsgan", "vanilla", "hinge", "wgan-gp", "relativistic")
+UNHALVED_D_LOSSES = ("hinge", "wgan-gp")  # D losses without the paper's 0.5 (halve_d_loss)
 POOLS = ("paper", "seed001")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_POLICIES = ("constant", "linear", "step", "cosine_restarts")
@@ -34,6 +35,7 @@ NORMS = ("instance", "batch", "none")
 UPSAMPLES = ("transpose", "resize_conv")
 DIFFAUGMENTS = ("color", "translation", "cutout")
 RESUMES = ("auto", "never")
+RESTARTS = ("fresh", "parent")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
 
 # Strict scalars: YAML's 2.0 is not an integer, true not a number, 2e-4 (a string) not a float;
@@ -113,6 +115,20 @@ class DigitsConfig(_Section):
 
 
 @_frozen
+class SpritesConfig(_Section):
+    """Which sprites of the Pokemon sprite set (``animals2pokemon``'s domain B) are kept
+    (seeds/004 task 2); the defaults keep every image."""
+
+    views: list[Literal["front", "back"]] = _f(factory=lambda: ["front", "back"], min_length=1,
+                                               doc="sprite folders <pokemon>/<view>/ kept")
+    palettes: list[Literal["normal", "shiny"]] = _f(factory=lambda: ["normal", "shiny"],
+                                                    min_length=1, doc="colourings kept "
+                                                    "(<pokemon>/<view>/<palette>/)")
+    max_per_pokemon: Int = _f(0, ge=0, doc="at most this many sprites per Pokemon, a seeded "
+                              "choice (0 = all)")
+
+
+@_frozen
 class DataConfig(_Section):
     """``data.*``: what to download and how to prepare it."""
 
@@ -127,6 +143,10 @@ class DataConfig(_Section):
     pad_color: list[Byte] = _f(factory=lambda: [0, 0, 0], min_length=3, max_length=3,
                                doc="pad_only: colour of the border (zero padding)")
     background: Literal["none", "rembg"] = _f("none")
+    background_domains: list[Literal["A", "B"]] = _f(factory=lambda: ["A", "B"], min_length=1,
+                                                     max_length=2, doc="the domains whose "
+                                                     "images data.background processes "
+                                                     "(seeds/004 task 2: the animals, A)")
     rembg_model: Str = _f("u2net", doc="any rembg model name (u2net, isnet-general-use, ...)")
     rembg_model_path: Str = _f("", doc="ONNX file for u2net_custom ('' = "
                                "$CYCLELAB_REMBG_MODEL_PATH)")
@@ -146,6 +166,7 @@ class DataConfig(_Section):
     max_per_domain: Int = _f(0, ge=0, doc="cap per split and domain for MNIST/SVHN builders (0 = "
                              "all)")
     digits: DigitsConfig = _f(factory=DigitsConfig)
+    sprites: SpritesConfig = _f(factory=SpritesConfig)
 
 
 @_frozen
@@ -225,6 +246,10 @@ class TrainConfig(_Section):
             "read (seeds/001 wrote absolute weights)")
     lambda_gan: Float = _f(1.0, ge=0.0, doc="weight of the generators' adversarial terms")
     lambda_gp: Float = _f(0.0, ge=0.0, doc="gradient penalty on D, any gan_loss (wgan-gp: 10)")
+    halve_d_loss: Bool = _f(True, doc="D's adversarial loss times 0.5, as the paper's code; "
+                            "false: unhalved, as seeds/001 wrote its objective (E(D(x)-1)^2 + "
+                            "E D(G(z))^2 + lambda GP), so that lambda_gp is its lambda. With "
+                            "Adam only the ratio to the penalty matters")
     lambda_fm: Float = _f(0.0, ge=0.0, doc="feature matching on D's activations (seeds/004: 5)")
     lambda_edge: Float = _f(0.0, ge=0.0, doc="Sobel edge consistency source vs translation")
     lambda_color: Float = _f(0.0, ge=0.0, doc="colour consistency (4x4 mean colours)")
@@ -250,6 +275,10 @@ class TrainConfig(_Section):
     resume: Literal[RESUMES] = _f("auto", doc="auto: resume a checkpoint made with the same params "
                                   "(an unreadable one stops the stage); never: start fresh and "
                                   "overwrite it")
+    restart_optimizers: Literal[RESTARTS] = _f("fresh", doc="a finetune's Adam/SGD state at its "
+            "start: fresh (zero moments) or parent (the parent's final state, from "
+            "data/checkpoints/<parent>/s<seed>.pt); either way the rate starts at train.lr and "
+            "follows this run's schedule (the parent's ended at 0)")
     diffaugment: list[Literal[DIFFAUGMENTS]] = _f(factory=list, doc="DiffAugment policies applied "
                                                   "alike to the real and fake images of every "
                                                   "discriminator call (the generator's gradient "

@@ -120,15 +120,19 @@ def translate_batch(net: nn.Module, img_uint8: torch.Tensor) -> torch.Tensor:
     return to_uint8(net(to_m11(img_uint8.to(device))).float().cpu())
 
 
-def translate_files(net: nn.Module, todo: Plan, data_cfg: DataConfig, batch_size: int = 16,
-                    progress: bool | None = None) -> int:
-    """Translate ``todo.sources`` into ``todo.targets``; return how many were written.
+def translate_files(net: nn.Module, todo: Plan, data_cfg: DataConfig, *, domain: str,
+                    batch_size: int = 16, progress: bool | None = None) -> int:
+    """Translate ``todo.sources``, images of ``domain`` (the direction's source, ``A`` or
+    ``B``), into ``todo.targets``; return how many were written.
 
-    Files that are not usable images are added to ``todo.skipped`` with the reason; if none is
-    left, DataError. Each output is written atomically.
+    Their background is removed as ``prepare`` removed it from that domain's images
+    (``data.background`` on the domains ``data.background_domains`` names). Files that are not
+    usable images are added to ``todo.skipped`` with the reason; if none is left, DataError.
+    Each output is written atomically.
     """
+    background = data_cfg.background if domain in data_cfg.background_domains else "none"
     remove_background = make_background_remover(
-        data_cfg.background, model=data_cfg.rembg_model, color=tuple(data_cfg.background_color),
+        background, model=data_cfg.rembg_model, color=tuple(data_cfg.background_color),
         model_path=data_cfg.rembg_model_path or None)
     pairs = list(zip(todo.sources, todo.targets, strict=True))
     written = 0

@@ -77,13 +77,21 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def _smoke_stages(params: dict[str, Any]) -> dict[str, Any]:
-    """Staged training (seed 004) keeps its stages under the smoke override, one epoch each
-    with a candidate after it (a list in smoke.yaml could only replace the number of stages)."""
+    """What a list or a per-variant key in smoke.yaml cannot say: staged training (seed 004)
+    keeps its stages, one epoch each with a candidate after it; a variant or finetune that sets
+    its own ``train.epochs`` (seed 001's versions: 56, 75) trains one epoch like the rest."""
     train = params.get("train") or {}
     stages = len(train.get("stage_epochs") or [])
     if stages:
         train = {**train, "stage_epochs": [1] * stages, "stage_eval_every": [1] * stages}
         params = {**params, "train": train}
+    for group in ("variants", "finetunes"):
+        runs = params.get(group) or {}
+        if any("epochs" in ((run or {}).get("train") or {}) for run in runs.values()):
+            params = {**params, group: {
+                name: {**run, "train": {**run["train"], "epochs": 1}}
+                if "epochs" in (run.get("train") or {}) else run
+                for name, run in runs.items()}}
     return params
 
 

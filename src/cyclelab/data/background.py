@@ -3,7 +3,9 @@
 A remover is a function RGB image -> RGB image, built once per process by
 :func:`make_background_remover` (an ONNX session costs a model load; the stage builds one in
 each worker's initializer, never one per image). ``rembg`` predicts a foreground mask and the
-image is composited on ``data.background_color`` with it.
+image is composited on ``data.background_color`` with it. ``data.background_domains`` names the
+domains whose images go through it (seeds/004 task 2: the animal photos only; the sprites
+already sit on white).
 
 ``data.rembg_model`` is any local rembg model name (``u2net``, ``u2netp``, ``isnet-general-use``,
 ``birefnet-general``, ...). rembg downloads a named model on first use into ``$U2NET_HOME`` (or

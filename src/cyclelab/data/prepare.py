@@ -2,10 +2,11 @@
 
 For every file under ``<raw>/{trainA,trainB,testA,testB}/`` (nested folders allowed, any image
 format Pillow reads) :func:`prepare_dataset` decodes, orients, converts to RGB, optionally
-removes the background, resizes by ``data.resize`` and writes ``<out>/<split><domain>/*.png``.
-Files that cannot become training images are skipped with a reason. A seeded share of each
-domain's training images (``data.val_fraction``) is held out as ``valA``/``valB``: every choice
-made during training reads those, never the test split. Exact and pixel-identical duplicates are
+removes the background (of the domains ``data.background_domains`` names), resizes by
+``data.resize`` and writes ``<out>/<split><domain>/*.png``. Files that cannot become training
+images are skipped with a reason. A seeded share of each domain's training images
+(``data.val_fraction``) is held out as ``valA``/``valB``: every choice made during training
+reads those, never the test split. Exact and pixel-identical duplicates are
 reported; a training image identical to a validation or test image is dropped from training
 (``data.drop_duplicates``, on by default; the test and validation splits are never changed).
 ``<out>/manifest.csv`` holds one row per input file, ``<out>/summary.json`` the counts. The output
@@ -84,6 +85,7 @@ class Options:
     min_side: int
     max_pixels: int
     threads: int = 0
+    background_domains: tuple[str, ...] = ("A", "B")  # whose images the remover sees
 
 
 def list_files(split_dir: Path) -> list[str]:
@@ -173,7 +175,8 @@ def process_file(task: Task, options: Options, remove_background: Remover) -> di
         return row
     row["pixel_hash"] = images.pixel_hash(img_rgb)
     # Background removal sees the full-resolution image: the mask is sharper than on 32 px.
-    img_rgb = remove_background(img_rgb)
+    if task.split[-1] in options.background_domains:
+        img_rgb = remove_background(img_rgb)
     try:
         img_rgb = images.resize(img_rgb, options.image_size, options.resize,
                                 options.fill_color)
@@ -439,7 +442,8 @@ def prepare_dataset(
             (tmp / split).mkdir()
         options = Options(str(tmp), cfg.image_size, cfg.resize, cfg.background, cfg.rembg_model,
                           color, fill, rembg_model_path, cfg.min_image_size,
-                          cfg.max_image_pixels)
+                          cfg.max_image_pixels,
+                          background_domains=tuple(cfg.background_domains))
         bar = tqdm(_run_tasks(tasks, options, cfg.workers), total=len(tasks), unit="img",
                    desc="prepare", disable=None if progress else True)
         rows = list(bar)

@@ -124,3 +124,44 @@ def incompatibilities(state: dict, nets: dict, optimizers: dict, schedulers: dic
         if sizes != [len(g["params"]) for g in opt.param_groups]:
             problems.append(f"optimizer {name}: parameter groups {sizes} in the file")
     return problems
+
+
+def restart_optimizers(path: str | Path, optimizers: dict, nets: dict, *, weights: Path,
+                       producer: str) -> None:
+    """Start ``optimizers`` from the per-parameter state (Adam's moments and step counts, SGD's
+    momentum) of the finished run whose checkpoint is ``path``, keeping their own
+    hyperparameters: the learning rate, betas and momentum stay the caller's, so the caller's
+    schedule applies (a parent's linear decay ended at 0). ``train.restart_optimizers: parent``.
+
+    ``nets`` (the discriminators the run starts from, loaded from ``weights``) must equal the
+    checkpoint's: a checkpoint written after those weights (a later or interrupted run of
+    ``producer``) is refused rather than paired with weights it does not belong to."""
+    path = Path(path)
+    fix = f"rerun {producer}, or set train.restart_optimizers: fresh"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; train.restart_optimizers parent reads the "
+                              f"parent's final optimiser state from it: dvc checkout {path}, "
+                              f"{fix}")
+    try:
+        state = load_state(path)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}); "
+                              f"{fix}") from None
+    if not isinstance(state, dict) or not {"nets", "optimizers"} <= set(state):
+        raise CheckpointError(f"{path} is not a training checkpoint; {fix}")
+    problems = incompatibilities(state, {}, optimizers, {})
+    for name, net in nets.items():
+        saved = state["nets"].get(name, {})
+        own = net.state_dict()
+        if set(saved) != set(own) or any(not torch.equal(saved[k].cpu(), own[k].cpu())
+                                         for k in own):
+            problems.append(f"its {name} is not the one in {weights}: a later or interrupted "
+                            "run wrote it")
+            break
+    if problems:
+        raise CheckpointError(f"{path} does not fit the weights this finetune starts from "
+                              f"({problems[0]}); {fix}")
+    for name, opt in optimizers.items():
+        own_groups = opt.state_dict()["param_groups"]
+        opt.load_state_dict({"state": state["optimizers"][name]["state"],
+                             "param_groups": own_groups})

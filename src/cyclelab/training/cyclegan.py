@@ -208,7 +208,8 @@ class CycleGAN:
             pooled_a = self.pool_a.query(fake_a)
             loss_D_b, gp_b, acc_b = self._discriminator_terms(self.D_b, real_b, pooled_b)
             loss_D_a, gp_a, acc_a = self._discriminator_terms(self.D_a, real_a, pooled_a)
-            loss_D = loss_D_a + loss_D_b + cfg.lambda_gp * (gp_a + gp_b)
+            scale = 1.0 if cfg.halve_d_loss else 2.0  # the loss's 0.5 undone (seeds/001)
+            loss_D = scale * (loss_D_a + loss_D_b) + cfg.lambda_gp * (gp_a + gp_b)
         self._optimise("D", loss_D)
         self.scaler.update()
 

@@ -36,7 +36,7 @@ from cyclelab.models.receptive import field_note, receptive_field
 from cyclelab.report.grids import display_scale, grid, save_png
 from cyclelab.runtime import Runtime, make_runtime, seed_everything
 from cyclelab.tracking import NullRun, RunLog, stage_run
-from cyclelab.training import distributed
+from cyclelab.training import checkpoint, distributed
 from cyclelab.training.cyclegan import CycleGAN
 from cyclelab.training.loop import FitResult, fit
 from cyclelab.training.schedules import build_schedule
@@ -116,10 +116,27 @@ class TrainingRun:
             build_discriminator(self.model_cfg), build_discriminator(self.model_cfg))
         task = CycleGAN(*nets, self.train_cfg, self.runtime,
                         seed=task_seed + RANK_SEED_STRIDE * self.rank.rank)
+        if stage == 0 and self.train_cfg.restart_optimizers == "parent":
+            self._parent_optimizers(task)
         task.sync_grads = distributed.gradient_averager(self.rank.world_size)
         distributed.broadcast_parameters(task.nets.values())
         self.gan = task
         return task
+
+    def _parent_optimizers(self, task: CycleGAN) -> None:
+        """``train.restart_optimizers: parent``: the parent's final Adam/SGD state for G and D;
+        the learning rate and its schedule stay this run's (the parent's decayed to 0 by its
+        end). The checkpoint stays out of the fingerprint: it must hold the very discriminators
+        of the parent's weights, which are in it (``self.inputs``)."""
+        parent = self.variant.init
+        producer = (f"finetune@{parent}" if parent in self.cfg.finetunes
+                    else f"train@{parent}-{self.seed}")
+        checkpoint.restart_optimizers(
+            paths.checkpoint(parent, self.seed), task.optimizers,
+            {n: task.nets[n] for n in ("D_a", "D_b")},
+            weights=paths.model_dir(parent, self.seed), producer=producer)
+        self.say(f"optimisers restarted from {paths.checkpoint(parent, self.seed)} "
+                 f"(train.restart_optimizers parent), learning rate {self.train_cfg.lr:g}")
 
     def build_batches(self, batch_size: int, batches_seed: int) -> UnpairedBatches:
         """This rank's unpaired batches of one stage (augmentation as ``train.*`` says)."""
@@ -137,6 +154,9 @@ class TrainingRun:
             resume="auto"))
         # Dropped rather than normalised: checkpoints made before the key existed still resume.
         del weights_cfg["keep_every"]
+        for key, default in (("restart_optimizers", "fresh"), ("halve_d_loss", True)):
+            if weights_cfg[key] == default:  # likewise, keys added later, at their defaults
+                del weights_cfg[key]
         return config.fingerprint(self.seed, self.model_cfg, weights_cfg, self.variant.init,
                                   sha256_file(*self.inputs, missing_ok=True)[:16])
 

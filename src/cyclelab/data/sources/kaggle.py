@@ -1,19 +1,27 @@
-"""Kaggle datasets through the official client (a token of the user's), cached like downloads."""
+"""Kaggle datasets through the official client (a token of the user's), cached like downloads,
+and the selections some of them need before their images are split (:data:`SELECTIONS`)."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cyclelab.catalogue import DatasetEntry
+from cyclelab.config import SpritesConfig
+from cyclelab.data.extract import IMAGE_SUFFIXES
 from cyclelab.data.fetch import Fetched
 from cyclelab.data.sources.context import BuildContext, Built, extract_to_scratch, first_line
 from cyclelab.data.sources.layouts import split_two_folders, unpack_and_arrange
 from cyclelab.errors import DataError
 from cyclelab.io import sha256_file
+
+SPRITE_VIEWS = ("front", "back")
+SPRITE_PALETTES = ("normal", "shiny")
 
 
 def _kaggle_credentials() -> bool:
@@ -71,6 +79,54 @@ def kaggle_download(api: Any, slug: str, cache_dir: Path) -> Fetched:
                    bytes=path.stat().st_size)
 
 
+def select_pokemon_sprites(root: Path, ctx: BuildContext) -> dict[str, Any]:
+    """Keep the sprites ``data.sprites`` names in an unpacked ``yehongjiang/pokemon-sprites-images``
+    and delete the other files (seeds/004 task 2 kept "the normal and front-facing versions",
+    each Pokemon "at most represented 6 times").
+
+    That archive holds ``pokemon_images/sprites/<NNNN>-<name>-<dex>/<view>/<palette>/*.png``
+    (view ``front`` or ``back``, palette ``normal`` or ``shiny``) beside
+    ``pokemon_images/pokedex.csv``, as the dataset author's notebook (PokeTypeGAN) reads it. A
+    Pokemon is one folder above ``<view>/``; with ``max_per_pokemon`` its sprites are a seeded
+    choice per Pokemon (the seed and its folder name: other Pokemon do not change it).
+    """
+    cfg: SpritesConfig = ctx.cfg.sprites
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    by_pokemon: dict[tuple[str, ...], list[Path]] = {}
+    recognised = 0
+    for path in files:
+        parts = path.relative_to(root).parts
+        if (len(parts) < 4 or parts[-3] not in SPRITE_VIEWS or parts[-2] not in SPRITE_PALETTES
+                or path.suffix.lower() not in IMAGE_SUFFIXES):
+            continue
+        recognised += 1
+        if parts[-3] in cfg.views and parts[-2] in cfg.palettes:
+            by_pokemon.setdefault(parts[:-3], []).append(path)
+    if not recognised:
+        raise DataError(f"{root}: data.sprites expects sprite images in <pokemon>/<view>/"
+                        f"<palette>/ folders (views {', '.join(SPRITE_VIEWS)}, palettes "
+                        f"{', '.join(SPRITE_PALETTES)}); found none: set data.sprites to its "
+                        "defaults for another dataset")
+    kept: set[Path] = set()
+    for pokemon, sprites in by_pokemon.items():
+        if cfg.max_per_pokemon and len(sprites) > cfg.max_per_pokemon:
+            sprites = random.Random(f"{ctx.seed}:{pokemon[-1]}").sample(sprites,
+                                                                        cfg.max_per_pokemon)
+        kept.update(sprites)
+    for path in files:
+        if path not in kept:
+            path.unlink()
+    return {"views": list(cfg.views), "palettes": list(cfg.palettes),
+            "max_per_pokemon": cfg.max_per_pokemon, "pokemon": len(by_pokemon),
+            "kept": len(kept), "dropped": len(files) - len(kept)}
+
+
+# Kaggle dataset -> what to keep of it, applied when data.sprites is not its default (keep all).
+SELECTIONS: dict[str, Callable[[Path, BuildContext], dict[str, Any]]] = {
+    "yehongjiang/pokemon-sprites-images": select_pokemon_sprites,
+}
+
+
 def build_kaggle(entry: DatasetEntry, ctx: BuildContext) -> Built:
     """One Kaggle dataset in the four-split layout, or two (domain A, domain B) to split."""
     api = kaggle_api()
@@ -79,11 +135,18 @@ def build_kaggle(entry: DatasetEntry, ctx: BuildContext) -> Built:
         return Built(fetched, unpack_and_arrange(fetched[0], ctx, entry.layout))
     roots = [extract_to_scratch(item, ctx, f"extract{domain}")
              for item, domain in zip(fetched, "AB", strict=True)]
+    selected = {}
+    if ctx.cfg.sprites != SpritesConfig():
+        selected = {domain: SELECTIONS[slug](root, ctx)
+                    for domain, slug, root in zip("AB", entry.kaggle, roots, strict=True)
+                    if slug in SELECTIONS}
     details = split_two_folders(roots[0], roots[1], ctx, move=True)
     details["domains"] = dict(zip("AB", entry.kaggle, strict=True))
+    if selected:
+        details["selected"] = selected
     for root in roots:
         shutil.rmtree(root)
     return Built(fetched, details)
 
 
-__all__ = ["kaggle_api", "kaggle_download", "build_kaggle"]
+__all__ = ["SELECTIONS", "kaggle_api", "kaggle_download", "select_pokemon_sprites", "build_kaggle"]
