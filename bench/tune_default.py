@@ -1,14 +1,17 @@
 """Tune the default study on the validation split: one configuration, several seeds.
 
     python bench/tune_default.py NAME [--set key=value ...] [--seeds 0 1 2] [--work DIR]
-                                 [--score-only]
+                                 [--preset STUDY] [--score-only]
 
 Builds a work folder once (the real download, prepare and classifier stages on the repo's
 params.yaml, so the validation split is prepare's: ``data.val_fraction`` of train, seeded),
 then per seed runs the real train stage for a variant named NAME with the ``--set`` overrides
 (``model.*`` and ``train.*`` keys; values are YAML: ``--set train.diffaugment=[color,cutout]``)
 and scores its generators on valA/valB: label accuracy of the other domain's classifier on the
-translations, beside doing nothing (the untranslated images). The test split is never read.
+translations (labelled sets), FID and KID, beside doing nothing (the untranslated images). The
+test split is never read. ``--preset STUDY`` starts from studies/STUDY.yaml instead of
+params.yaml (``--preset seed000``: apple2orange at 32 px, the real32 search of
+docs/studies/beyond-seed000.md; give a fresh ``--work`` per base).
 One JSON line per seed goes to ``bench/results/tune_default.jsonl`` (name, overrides, seed,
 val label accuracy, FID and KID both ways beside doing nothing's, train seconds; rows before
 2026-12-06 have label accuracy only), and a sample grid of the first seed to
@@ -46,8 +49,13 @@ def _stage(work: Path, script: str, *args: str) -> float:
     return time.perf_counter() - started
 
 
-def _params(name: str, overrides: dict, seed: int) -> dict:
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+def _params(name: str, overrides: dict, seed: int, preset: str | None = None) -> dict:
+    if preset:
+        from cyclelab import presets
+
+        raw = presets.load(preset, REPO).params
+    else:
+        raw = yaml.safe_load((REPO / "params.yaml").read_text())
     variant: dict = {"init": "random"}
     for key, value in overrides.items():
         section, _, leaf = key.partition(".")
@@ -76,20 +84,22 @@ def _score(work: Path, name: str, seed: int, grid_path: Path | None) -> dict:
     runtime = make_runtime("cpu", "fp32")
     out: dict = {}
     shown = []
+    labelled = (paths.PREPARED / "labels.csv").is_file()
     for direction, source, target in (("A_to_B", "A", "B"), ("B_to_A", "B", "A")):
         folder = f"val{source}"
-        _, labels = folder_labels(paths.PREPARED, folder)
         images = load_folder(paths.PREPARED / folder)
         net = load_generator(model_cfg, name, seed, direction.replace("_to_", "to"),
                              image_size=cfg.data.image_size)
         with torch.no_grad():
             fakes = torch.cat([translate_batch(net, images[i:i + 64])
                                for i in range(0, len(images), 64)])
-        classifier, _ = load_classifier(paths.CLASSIFIER / target, runtime)
-        out[direction] = {"label_accuracy": accuracy(classifier, fakes, labels, runtime),
-                          "label_accuracy_identity": accuracy(classifier, images, labels,
-                                                              runtime),
-                          "n": len(labels)}
+        out[direction] = {"n": len(images)}
+        if labelled:
+            _, labels = folder_labels(paths.PREPARED, folder)
+            classifier, _ = load_classifier(paths.CLASSIFIER / target, runtime)
+            out[direction] |= {"label_accuracy": accuracy(classifier, fakes, labels, runtime),
+                               "label_accuracy_identity": accuracy(classifier, images, labels,
+                                                                   runtime)}
         shown += [images[:8], fakes[:8]]
     # FID and KID on the same validation images (40 against 40 per direction: biased upwards
     # at this N, comparable between configurations), and doing nothing's.
@@ -121,6 +131,7 @@ def main() -> None:  # noqa: D103
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=Path("/tmp/cyclelab-tune"))
     parser.add_argument("--out", type=Path, default=RESULTS / "tune_default.jsonl")
+    parser.add_argument("--preset", help="base params: studies/PRESET.yaml (default: params.yaml)")
     parser.add_argument("--score-only", action="store_true",
                         help="score the trained models in --work again (no training); the row "
                              "has no train_seconds")
@@ -134,13 +145,15 @@ def main() -> None:  # noqa: D103
     work, args.out = args.work.resolve(), args.out.resolve()  # _score changes directory
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "data" / "classifier" / "B" / "meta.json").is_file():
-        (work / "params.yaml").write_text(yaml.safe_dump(_params(args.name, overrides, 0)))
+        (work / "params.yaml").write_text(yaml.safe_dump(
+            _params(args.name, overrides, 0, args.preset)))
         for script, extra in (("download", ()), ("prepare", ()), ("classifier", ("--domain", "A")),
                               ("classifier", ("--domain", "B"))):
             print(f"{script} {' '.join(extra)}: {_stage(work, script, *extra):.0f} s", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for i, seed in enumerate(args.seeds):
-        (work / "params.yaml").write_text(yaml.safe_dump(_params(args.name, overrides, seed)))
+        (work / "params.yaml").write_text(yaml.safe_dump(
+            _params(args.name, overrides, seed, args.preset)))
         # A fresh run each time, so that its time is the whole training's (not a resumed rest).
         if args.score_only:
             seconds = None
@@ -149,16 +162,18 @@ def main() -> None:  # noqa: D103
             seconds = _stage(work, "train", "--variant", args.name, "--seed", str(seed))
         grid = RESULTS / "tune" / f"{args.name}.png" if i == 0 else None
         scores = _score(work, args.name, seed, grid)
-        row = {"name": args.name, "overrides": overrides, "seed": seed,
+        row = {"name": args.name, "preset": args.preset, "overrides": overrides, "seed": seed,
                "train_seconds": None if seconds is None else round(seconds, 1), **scores}
         with open(args.out, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
         ab, ba = scores["A_to_B"], scores["B_to_A"]
         took = "scored only" if seconds is None else f"{seconds:.0f} s"
-        print(f"{args.name} seed {seed}: A->B {ab['label_accuracy']:.3f} FID {ab['fid']:.1f} "
-              f"B->A {ba['label_accuracy']:.3f} FID {ba['fid']:.1f} (doing nothing "
-              f"{ab['label_accuracy_identity']:.3f} / {ba['label_accuracy_identity']:.3f}, FID "
-              f"{ab['fid_identity']:.1f} / {ba['fid_identity']:.1f}), {took}", flush=True)
+        labels = (f", label accuracy {ab['label_accuracy']:.3f} / {ba['label_accuracy']:.3f} "
+                  f"(doing nothing {ab['label_accuracy_identity']:.3f} / "
+                  f"{ba['label_accuracy_identity']:.3f})" if "label_accuracy" in ab else "")
+        print(f"{args.name} seed {seed}: FID A->B {ab['fid']:.1f}, B->A {ba['fid']:.1f} (doing "
+              f"nothing {ab['fid_identity']:.1f} / {ba['fid_identity']:.1f}){labels}, {took}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Stage report: reports/index.html, reports/summary.md, reports/figures/ and
 reports/comparisons.json from the aggregated metrics, loss curves, per-image scores and samples
-of every variant and seed in params.yaml.
+of every variant and seed in params.yaml. When study.preset names a preset whose ``preset:``
+block holds a seed report (studies/<preset>.yaml), both pages open with it: its numbers verbatim
+with ours on the same rows, its claims, and what differs in protocol.
 
 comparisons.json holds, for every pair of variants, direction and distribution score, the test
 that decides whether they differ: Welch's t-test over seeds with three or more seeds each, else
@@ -14,11 +16,12 @@ from cyclelab.stage import run_stage
 
 
 def main(cfg, args) -> None:  # noqa: D103
-    from cyclelab import config, paths
+    from cyclelab import config, paths, presets
     from cyclelab.directions import DIRECTIONS, KEYS
     from cyclelab.io import read_json, write_json
     from cyclelab.metric_registry import compared
     from cyclelab.metrics import load_stats
+    from cyclelab.metrics.inception_score import unavailable_reason
     from cyclelab.report.aggregate import compare_variants, load_features, stage_name
     from cyclelab.report.build import build_report
     from cyclelab.report.study import study_facts
@@ -43,12 +46,16 @@ def main(cfg, args) -> None:  # noqa: D103
                                    cfg.seed)
     study = study_facts(cfg, reference, metrics,
                         read_json(paths.PREPARE_SUMMARY, "dvc repro prepare"))
+    seed_report = presets.load(cfg.study.preset).seed_report if cfg.study.preset else None
+    no_is = unavailable_reason(cfg.eval)
+    absent = dict.fromkeys(("is", "gms"), no_is) if no_is else {}
     with stage_run("report", config.flatten({"variants": cfg.variants,
                                              "finetunes": cfg.finetunes, "study": cfg.study}),
                    description="study report") as run:
         write_json(paths.REPORTS / "comparisons.json", comparisons)
         build_report(variants, paths.REPORTS, paths.REPORTS / "figures", study,
-                     seeds=cfg.study.seeds, comparisons=comparisons, finetunes=cfg.finetunes)
+                     seeds=cfg.study.seeds, comparisons=comparisons, finetunes=cfg.finetunes,
+                     seed_report=seed_report, absent=absent)
         for variant, data in metrics.items():
             for direction in KEYS:
                 run.log_metrics({f"{variant}.{direction}.{k}": v

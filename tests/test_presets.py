@@ -360,10 +360,13 @@ def test_dry_run_prints_the_params_and_writes_nothing(tmp_path, capsys, monkeypa
 
 def smoke_groups() -> list[list[str]]:
     """The presets grouped by identical smoke params (seed000-long differs from seed000 only in
-    the epochs the smoke override replaces): one run covers a group."""
+    the epochs the smoke override replaces, and its name in study.preset, which only picks the
+    seed report the report opens with): one run covers a group."""
     groups: dict[str, list[str]] = {}
     for name in presets.names(REPO):
-        key = json.dumps(presets.load(name, REPO, smoke=True).params, sort_keys=True)
+        params = presets.load(name, REPO, smoke=True).params
+        params["study"] = {k: v for k, v in params["study"].items() if k != "preset"}
+        key = json.dumps(params, sort_keys=True)
         groups.setdefault(key, []).append(name)
     return list(groups.values())
 
@@ -383,6 +386,7 @@ def test_a_preset_runs_as_a_named_dvc_experiment_tagged_in_mlflow(tmp_path):
     for variant in presets.load(EXP_RUN, REPO, smoke=True).params["variants"]:
         assert json.loads((repo / "reports" / "metrics" / f"{variant}.json").read_text())
     assert (repo / "reports" / "index.html").is_file()
+    assert "Seed report (seeds/004" in (repo / "reports" / "summary.md").read_text("utf-8")
     shown = sh(["dvc", "exp", "show", "--no-pager", "--json"], repo).stdout
     names_shown = {e.get("name") for rev in json.loads(shown)
                    for e in (rev.get("experiments") or []) for e in e.get("revs", [])}
@@ -406,6 +410,11 @@ def test_every_preset_runs_its_whole_dag_with_the_smoke_override(group, tmp_path
         assert f"train --variant {variant} --seed 0" in ran
         assert json.loads((repo / "reports" / "metrics" / f"{variant}.json").read_text())
     assert ran[-1] == "report" and (repo / "reports" / "index.html").is_file()
+    # The report opens with the seed report (every preset has one), before our results.
+    seed = presets.load(group[0], REPO).seed_report
+    summary = (repo / "reports" / "summary.md").read_text(encoding="utf-8")
+    assert seed is not None and f"Seed report ({seed.report})" in summary
+    assert summary.index(f"Seed report ({seed.report})") < summary.index("doing nothing")
 
 
 def test_smoke_groups_cover_every_preset_once():

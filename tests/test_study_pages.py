@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cyclelab import presets
 from cyclelab.report import study_page
 from tests.conftest import REPO
 
@@ -26,7 +27,8 @@ def test_tables_show_each_number_beside_its_lines_and_the_reports_values():
                             "B_to_A": _scores(150.0, [1, 2, 3])},
                "ae_init": {"n_seeds": 3, "A_to_B": _scores(190.0, [1, 2, 3], worse=True),
                            "B_to_A": _scores(140.0, [1, 2, 3])}}
-    text = study_page.tables(metrics)
+    seed000 = presets.load("seed000", REPO).seed_report  # its Fig. 10 table
+    text = study_page.tables(metrics, seed_report=seed000)
     assert text.startswith(study_page.BEGIN) and text.endswith(study_page.END)
     assert "| A→B | baseline | 3 | ⚠ 200.0 ± 1.5 [198.0, 202.0] |" in text
     assert "| B→A | ae_init | 3 | 140.0 ± 1.5 [138.0, 142.0] |" in text
@@ -36,24 +38,23 @@ def test_tables_show_each_number_beside_its_lines_and_the_reports_values():
     assert "| Real and Fake Apples | 288.7 | 120.0 ± 3.0 | 275.3 | 120.0 ± 3.0 |" in text
     assert "Rec and Fake Oranges | 258.0 | – | 247.6 | – |" in text
     # A partial study (one of the report's variants so far) shows – for the other.
-    partial = study_page.tables({"baseline": metrics["baseline"]})
+    partial = study_page.tables({"baseline": metrics["baseline"]}, seed_report=seed000)
     assert "| Real and Fake Apples | 288.7 | 120.0 ± 3.0 | 275.3 | – |" in partial
     # A study without the report's variants has no report table.
-    assert "Real and Fake" not in study_page.tables({"real32": metrics["baseline"]})
+    assert "Real and Fake" not in study_page.tables({"real32": metrics["baseline"]},
+                                                    seed_report=seed000)
+    assert "Real and Fake" not in study_page.tables(metrics)  # a study without a seed report
     sentence = "FID A→B: no significant difference between baseline and ae_init (…)."
     assert text.count("\n- ") == 0
-    assert f"\n- {sentence}\n" in study_page.tables(metrics, [{"sentence": sentence}])
+    assert f"\n- {sentence}\n" in study_page.tables(metrics, [{"sentence": sentence}], seed000)
     page = f"# study\n\ntext\n{text}\nmore\n"
     assert study_page.embedded(page) == text and study_page.embedded("# none") == ""
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_committed_page_numbers_are_the_committed_json(page: Path):
-    folder = page.with_suffix("")
-    metrics = json.loads((folder / "metrics.json").read_text())
-    comparisons = (json.loads((folder / "comparisons.json").read_text())
-                   if (folder / "comparisons.json").is_file() else None)
-    assert study_page.embedded(page.read_text()) == study_page.tables(metrics, comparisons), (
+    folder = page.with_suffix("")  # its seed report: the preset of the same name
+    assert study_page.embedded(page.read_text()) == study_page.page_tables(folder, REPO), (
         f"{page}: its tables differ from {folder}/metrics.json and comparisons.json; regenerate "
         f"them with python -m cyclelab.report.study_page {folder}")
 

@@ -349,10 +349,13 @@ class ClassifierConfig(_Section):
 
 @_frozen
 class StudyConfig(_Section):
-    """``study.*``: replicates. ``train``/``evaluate`` run once per variant and seed."""
+    """``study.*``: replicates (``train``/``evaluate`` run once per variant and seed) and the
+    preset the params came from."""
 
     seeds: list[Seed] = _f(factory=lambda: [0], doc="replicate seeds (>= 3 to test differences "
                            "between variants)")
+    preset: Str = _f("", doc="the preset this params file was written from; the report opens "
+                     "with that preset's seed report")
 
 
 TrainOverrides = Annotated[dict, Overrides(TrainConfig)]

@@ -3,7 +3,10 @@
 A preset sets every key of the schema (a test checks it), each line annotated with where its
 value comes from (the report, the CycleGAN paper where the report is silent, or pipeline
 mechanics), so that nothing falls through from the demo defaults of ``params.yaml``. Its
-``preset:`` block describes it for ``--list`` and is not a param.
+``preset:`` block describes it for ``--list`` and is not a param; its optional ``seed_report:``
+holds what the seed report states (its conditions, its numbers verbatim, its claims, what
+differs in protocol), with which the study's report opens (:class:`SeedReport`). A preset's
+``study.preset`` is its own name, so that the report knows which seed report it stands beside.
 
 ``python -m cyclelab study NAME`` writes the preset to ``params.yaml`` and runs
 ``dvc exp run -n NAME``: the study is a DVC experiment (``dvc exp show`` compares studies by
@@ -18,33 +21,88 @@ import dataclasses
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from cyclelab import config
+from cyclelab.directions import KEYS
 from cyclelab.errors import UserError
 from cyclelab.io import write_text
+from cyclelab.metric_registry import report_columns
 from cyclelab.tracking import STUDY_ENV
 
 STUDIES = Path("studies")
 SMOKE = "smoke"  # studies/smoke.yaml: an overlay, not a study
 META_KEY = "preset"
 META_FIELDS = ("report", "description", "dataset", "networks", "budget", "cpu_time", "gpu_time")
+SEED_REPORT = "seed_report"  # the optional block of META_KEY that SeedReport parses
 # The first line of a params.yaml this module wrote: such a file may be replaced by another
 # study without committing it first (it is a copy of a committed preset).
 HEADER = "# written by `python -m cyclelab study"
 
 
+Value = float | int | str
+
+
+@dataclasses.dataclass(frozen=True)
+class Ours:
+    """Our row beside one of a seed report's: ``metric`` of ``variant`` in ``direction`` (from
+    ``reports/metrics/<variant>.json``), or one metric per value column of its table (None
+    where we have none), shown as one "ours" column per column of its."""
+
+    variant: str
+    direction: str
+    metric: str | tuple[str | None, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportRow:
+    """One row of a seed report's table: its label and values verbatim, and ours if we have it."""
+
+    label: str
+    values: tuple[Value, ...]
+    ours: Ours | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportTable:
+    """One table of a seed report: its title, its value columns' names and its rows."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[ReportRow, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedReport:
+    """``preset.seed_report``: what the report stage opens with.
+
+    ``report`` names the seed report (``preset.report``); ``conditions`` is one paragraph of
+    its conditions (data, size, N, epochs, hardware, FID network), verbatim or closely quoted;
+    ``tables`` its numbers verbatim; ``claims`` its claims, quoted; ``protocol`` what differs
+    between its protocol and ours (Inception network, resize, N, seeds).
+    """
+
+    report: str
+    conditions: str
+    protocol: tuple[str, ...]
+    tables: tuple[ReportTable, ...] = ()
+    claims: tuple[str, ...] = ()
+
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """One study: its name, its description (``preset:``) and its params (the rest)."""
+    """One study: its name, its description (``preset:``), its seed report when the block has
+    one, and its params (the rest)."""
 
     name: str
     meta: dict[str, str]
     params: dict[str, Any]
     smoke: bool = False
+    seed_report: SeedReport | None = None
 
     @property
     def experiment(self) -> str:
@@ -106,13 +164,114 @@ def load(name: str, root: Path = Path("."), *, smoke: bool = False) -> Preset:
     meta = raw.pop(META_KEY, None)
     if not isinstance(meta, dict) or set(META_FIELDS) - set(meta):
         raise UserError(f"{path}: needs a '{META_KEY}:' block with {', '.join(META_FIELDS)}")
+    if unknown := sorted(set(meta) - set(META_FIELDS) - {SEED_REPORT}, key=str):
+        raise UserError(f"{path}: {META_KEY}.{unknown[0]}: unknown key; allowed: "
+                        f"{', '.join((*META_FIELDS, SEED_REPORT))}")
     if smoke:
         raw = _smoke_stages(merge(raw, _read(root / STUDIES / f"{SMOKE}.yaml")))
     try:
-        config.from_dict(raw)
+        cfg = config.from_dict(raw)
     except UserError as exc:
         raise UserError(f"{path}{' + smoke' if smoke else ''}: {exc}") from None
-    return Preset(name, {k: str(meta[k]) for k in META_FIELDS}, raw, smoke)
+    if cfg.study.preset != name:
+        raise UserError(f"{path}: study.preset is {cfg.study.preset!r}, expected {name!r} (the "
+                        "file's name: the report opens with that preset's seed report)")
+    seed_report = None
+    if meta.get(SEED_REPORT) is not None:
+        seed_report = parse_seed_report(meta[SEED_REPORT], str(meta["report"]), cfg.runs,
+                                        f"{path}: {META_KEY}.{SEED_REPORT}")
+    return Preset(name, {k: str(meta[k]) for k in META_FIELDS}, raw, smoke, seed_report)
+
+
+def _strings(value: Any, where: str, *, required: bool) -> tuple[str, ...]:
+    if value is None and not required:
+        return ()
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, str) and v.strip() for v in value)):
+        raise UserError(f"{where}: expected a list of one or more non-empty strings, got "
+                        f"{value!r}")
+    return tuple(value)
+
+
+def _mapping(value: Any, where: str, required: tuple[str, ...],
+             optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: expected a mapping with {', '.join(required + optional)}, "
+                        f"got {value!r}")
+    if unknown := sorted(set(value) - set(required) - set(optional), key=str):
+        raise UserError(f"{where}.{unknown[0]}: unknown key; allowed: "
+                        f"{', '.join(required + optional)}")
+    if missing := [k for k in required if k not in value]:
+        raise UserError(f"{where}: missing {missing[0]}")
+    return value
+
+
+def _ours(value: Any, where: str, columns: tuple[str, ...], runs: Collection[str]) -> Ours:
+    ours = _mapping(value, where, ("variant", "direction", "metric"))
+    if ours["variant"] not in runs:
+        raise UserError(f"{where}.variant: got {ours['variant']!r}, expected a variant or "
+                        f"finetune of this preset: {', '.join(runs)}")
+    if ours["direction"] not in KEYS:
+        raise UserError(f"{where}.direction: got {ours['direction']!r}, expected one of "
+                        f"{', '.join(KEYS)}")
+    scores = [c.key for c in report_columns()]
+    metric = ours["metric"]
+    if isinstance(metric, list):  # one per column of its table
+        if len(metric) != len(columns) or not any(metric) \
+                or not all(m is None or m in scores for m in metric):
+            raise UserError(f"{where}.metric: got {metric!r}, expected one score or null per "
+                            f"column ({', '.join(columns)}), scores: {', '.join(scores)}")
+        return Ours(ours["variant"], ours["direction"], tuple(metric))
+    if metric not in scores:
+        raise UserError(f"{where}.metric: got {metric!r}, expected a score of "
+                        f"reports/metrics/<variant>.json: {', '.join(scores)} (or a list: "
+                        "one per column)")
+    return Ours(ours["variant"], ours["direction"], metric)
+
+
+def _table(value: Any, where: str, runs: Collection[str]) -> ReportTable:
+    table = _mapping(value, where, ("title", "columns", "rows"))
+    if not isinstance(table["title"], str) or not table["title"].strip():
+        raise UserError(f"{where}.title: expected a non-empty string, got {table['title']!r}")
+    columns = _strings(table["columns"], f"{where}.columns", required=True)
+    if not isinstance(table["rows"], list) or not table["rows"]:
+        raise UserError(f"{where}.rows: expected a list of one or more rows, got "
+                        f"{table['rows']!r}")
+    rows = []
+    for i, raw in enumerate(table["rows"]):
+        at = f"{where}.rows[{i}]"
+        row = _mapping(raw, at, ("label", "values"), ("ours",))
+        if not isinstance(row["label"], str) or not row["label"].strip():
+            raise UserError(f"{at}.label: expected a non-empty string, got {row['label']!r}")
+        values = row["values"]
+        if not isinstance(values, list) or len(values) != len(columns) or not all(
+                isinstance(v, int | float | str) and not isinstance(v, bool) for v in values):
+            raise UserError(f"{at}.values: got {values!r}, expected {len(columns)} numbers or "
+                            f"strings, one per column ({', '.join(columns)})")
+        ours = _ours(row["ours"], f"{at}.ours", columns, runs) if "ours" in row else None
+        rows.append(ReportRow(row["label"], tuple(values), ours))
+    if len({isinstance(r.ours.metric, tuple) for r in rows if r.ours}) > 1:
+        raise UserError(f"{where}: every ours.metric of a table is one score, or every one a "
+                        "list (one per column)")
+    return ReportTable(table["title"], columns, tuple(rows))
+
+
+def parse_seed_report(value: Any, report: str, runs: Collection[str], where: str
+                      ) -> SeedReport:
+    """``preset.seed_report`` of a preset whose variants and finetunes are ``runs``, validated:
+    a UserError of one line naming ``where`` (the file and block) and the key at fault."""
+    block = _mapping(value, where, ("conditions", "protocol"), ("tables", "claims"))
+    if not isinstance(block["conditions"], str) or not block["conditions"].strip():
+        raise UserError(f"{where}.conditions: expected one paragraph (a string), got "
+                        f"{block['conditions']!r}")
+    tables = block.get("tables") or []
+    if not isinstance(tables, list):
+        raise UserError(f"{where}.tables: expected a list of tables, got {tables!r}")
+    return SeedReport(
+        report=report, conditions=" ".join(block["conditions"].split()),
+        protocol=_strings(block["protocol"], f"{where}.protocol", required=True),
+        tables=tuple(_table(t, f"{where}.tables[{i}]", runs) for i, t in enumerate(tables)),
+        claims=_strings(block.get("claims"), f"{where}.claims", required=False))
 
 
 def missing_keys(params: dict[str, Any]) -> list[str]:

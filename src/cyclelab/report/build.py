@@ -1,5 +1,7 @@
 """The study report: a metrics table, loss curves, SSIM distributions and the last sample grids
-of every variant, as ``reports/index.html`` (figures beside it) and ``reports/summary.md``.
+of every variant, as ``reports/index.html`` (figures beside it) and ``reports/summary.md``; a
+study run from a preset with a seed report opens with that report's numbers beside ours
+(:mod:`.seed_report`).
 
 :func:`build_report` gathers what the stages wrote, draws the figures (:mod:`.figures`) and
 renders both pages: the table comes from :mod:`.tables`, the HTML page is
@@ -19,6 +21,7 @@ from typing import Any
 
 from cyclelab.io import atomic_dir, read_json, write_text
 from cyclelab.metric_registry import compared
+from cyclelab.presets import SeedReport
 from cyclelab.report.aggregate import family_sentence, stage_name
 from cyclelab.report.figures import (
     plot_curve,
@@ -26,6 +29,12 @@ from cyclelab.report.figures import (
     plot_distribution,
     plot_losses,
     plot_ssim,
+)
+from cyclelab.report.seed_report import (
+    SeedSection,
+    section_html,
+    section_markdown,
+    seed_section,
 )
 from cyclelab.report.tables import (
     DIRECTIONS,
@@ -72,6 +81,7 @@ class Page:
     study: dict[str, Any]
     figures: dict[str, str]
     samples: dict[str, str]
+    seed_report: SeedSection | None = None
 
 
 def figure_titles() -> tuple[tuple[str, str], ...]:
@@ -130,8 +140,10 @@ def draw_figures(metrics: dict[str, dict], histories: dict[str, list[dict]],
 
 
 def summary_markdown(page: Page) -> str:
-    """``summary.md``: the table, the verdicts, what was left out, the study, the figures."""
-    md = ["# cyclelab study report", "", HOW_TO_READ, "",
+    """``summary.md``: the seed report beside ours (a preset's study), the table, the verdicts,
+    what was left out, the study, the figures."""
+    md = ["# cyclelab study report", "",
+          *(section_markdown(page.seed_report) if page.seed_report else []), HOW_TO_READ, "",
           markdown_table(page.header, page.rows), "", "## What the data supports", "",
           *[f"- {line}" for line in page.verdicts or [NOTHING_TO_COMPARE]], "",
           *(["## Left out", "", *[f"- {line}" for line in page.left_out], ""]
@@ -153,6 +165,7 @@ def index_html(page: Page) -> str:
         f"<li>{esc(x)}</li>" for x in page.left_out) + "</ul>" if page.left_out else ""
     template = resources.files("cyclelab.report").joinpath("templates", "index.html")
     return string.Template(template.read_text(encoding="utf-8")).substitute(
+        seed_report=section_html(page.seed_report) if page.seed_report else "",
         verdicts="".join(f"<li>{esc(x)}</li>" for x in page.verdicts)
         or f"<li>{NOTHING_TO_COMPARE}</li>",
         left_out=left_out,
@@ -171,12 +184,15 @@ def index_html(page: Page) -> str:
 def build_report(variants: dict[str, str], reports: Path, figures: Path,
                  study: dict[str, Any] | None = None, seeds: list[int] | None = None,
                  comparisons: list[dict] | None = None,
-                 finetunes: Collection[str] = ()) -> dict[str, Any]:
+                 finetunes: Collection[str] = (), seed_report: SeedReport | None = None,
+                 absent: dict[str, str] | None = None) -> dict[str, Any]:
     """Write ``figures/``, ``summary.md`` and ``index.html`` under ``reports`` from the
     aggregated metrics (``metrics/<variant>.json``), per-seed plots, per-image CSVs and samples
     the other stages wrote. ``variants`` maps names to their descriptions; ``study`` holds facts
     shown at the top; ``comparisons`` the significance tests (:mod:`.aggregate`);
-    ``finetunes`` the variants that are fine-tunes (their stages have their own names).
+    ``finetunes`` the variants that are fine-tunes (their stages have their own names);
+    ``seed_report`` the seed report both pages open with, ours beside its rows (``absent``:
+    why a score was not computed, score key -> reason, said under a "–" of ours).
 
     A variant without its metrics file is a DataError naming the file and the stage to run;
     a missing training-history or per-image CSV only feeds a figure, so the report says in a
@@ -217,7 +233,8 @@ def build_report(variants: dict[str, str], reports: Path, figures: Path,
     page = Page(variants=variants, header=header, rows=rows, verdicts=verdicts,
                 left_out=left_out, study=study,
                 figures={k: f"{rel}/{file}" for k, file in made.items()},
-                samples={name: f"{rel}/{file}" for name, (_, file) in grids.items()})
+                samples={name: f"{rel}/{file}" for name, (_, file) in grids.items()},
+                seed_report=seed_section(seed_report, metrics, absent) if seed_report else None)
     write_text(reports / "summary.md", summary_markdown(page))
     write_text(reports / "index.html", index_html(page))
     return metrics

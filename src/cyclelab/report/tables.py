@@ -57,6 +57,15 @@ def with_std(scores: dict, key: str, pattern: str) -> str:
     return text
 
 
+def with_std_ci(scores: dict, key: str, pattern: str) -> str:
+    """:func:`with_std`, then the 95 % CI (over seeds with several, over images with one)."""
+    text = with_std(scores, key, pattern)
+    ci = scores.get(f"{key}_ci95")
+    if isinstance(ci, list) and len(ci) == 2 and text != "–":
+        text += f" [{_fmt(ci[0], pattern)}, {_fmt(ci[1], pattern)}]"
+    return text
+
+
 def metrics_table(metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one per variant (the registry's columns: mean with 95 % CI, or ± std
     over seeds; ⚠ where a translation scores worse than doing nothing), then the identity and
