@@ -443,3 +443,25 @@ def test_smoke_keeps_the_stages_of_staged_training_one_epoch_each():
 def test_readme_lists_every_preset():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert [n for n in presets.names(REPO) if f"| `{n}` |" not in readme] == []
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(REPORTS) if n.startswith(("seed001", "seed002",
+                                                                               "seed004"))])
+def test_preset_whose_data_needs_a_login_says_what_to_fetch_in_one_line(name, tmp_path,
+                                                                        monkeypatch):
+    """Cityscapes and the Kaggle sets cannot be fetched here: the download stage stops at once
+    with one line naming what to fetch and where it goes (the smoke override runs the rest)."""
+    from cyclelab.data.download import download_dataset
+    from cyclelab.errors import DataError
+
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no_config"))
+    cfg = config.from_dict(presets.load(name, REPO).params)
+    with pytest.raises(DataError) as caught:
+        download_dataset(cfg.data, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "data.source" in message or "needs the client" in message, message
+    assert "kaggle.com/datasets/" in message or "cityscapes-dataset.com" in message, message
+    assert not (tmp_path / "raw").exists()

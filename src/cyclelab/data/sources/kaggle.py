@@ -127,9 +127,22 @@ SELECTIONS: dict[str, Callable[[Path, BuildContext], dict[str, Any]]] = {
 }
 
 
+def _by_hand(entry: DatasetEntry) -> str:
+    """What fetching ``entry`` without the client takes, for the error that says it cannot."""
+    pages = " and ".join(f"https://www.kaggle.com/datasets/{slug}" for slug in entry.kaggle)
+    if len(entry.kaggle) == 1:
+        return (f"or download {entry.name} from {pages} yourself and set data.source to the zip "
+                "(or its unzipped folder)")
+    return (f"{entry.name} needs the client: it fetches {pages} and selects from their layout "
+            "(data.sprites) before the split")
+
+
 def build_kaggle(entry: DatasetEntry, ctx: BuildContext) -> Built:
     """One Kaggle dataset in the four-split layout, or two (domain A, domain B) to split."""
-    api = kaggle_api()
+    try:
+        api = kaggle_api()
+    except DataError as exc:
+        raise DataError(f"{exc}; {_by_hand(entry)}") from None
     fetched = [kaggle_download(api, slug, ctx.cache_dir) for slug in entry.kaggle]
     if len(fetched) == 1:
         return Built(fetched, unpack_and_arrange(fetched[0], ctx, entry.layout))
