@@ -42,8 +42,10 @@ def main(cfg, args) -> None:  # noqa: D103
         scores = result.get(direction, {})
         if "fid" in scores:
             flag = "  WORSE THAN DOING NOTHING" if scores.get("worse_than_identity") else ""
+            ci = scores.get("fid_ci95")
+            ci = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "none"
             print(f"compare@{args.variant} {direction}: FID {scores['fid']:.4g} "
-                  f"(95 % CI {scores.get('fid_ci95')}, {result['n_seeds']} seed(s)); identity "
+                  f"(95 % CI {ci}, {result['n_seeds']} seed(s)); identity "
                   f"{scores.get('fid_identity', float('nan')):.4g}, floor "
                   f"{scores.get('fid_floor', float('nan')):.4g}{flag}")
 
