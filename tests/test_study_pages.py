@@ -99,3 +99,36 @@ def test_collect_study_merges_replicates_run_apart_with_the_stages_own_rules(tmp
     assert fid[0]["significant"] and fid[0]["p_holm"] >= fid[0]["p"] and fid[0]["family_size"] == 4
     same = [c for c in comparisons if c["metric"] == "fid" and c["direction"] == "B_to_A"]
     assert same[0]["p"] > 0.5 and not same[0]["significant"]  # overlapping seeds: no claim
+
+
+def _search_rows(jsonl: Path) -> list[str]:
+    """The per-configuration rows docs/studies/beyond-seed000.md shows, computed from the
+    committed JSON lines of bench/tune_default.py (validation scores of each seed)."""
+    import statistics
+
+    runs: dict[str, list[dict]] = {}
+    for line in jsonl.read_text().splitlines():
+        row = json.loads(line)
+        runs.setdefault(row["name"], []).append(row)
+    shown = []
+    for rows in runs.values():
+        if len(rows) < 3:  # one-seed screens are reported as such, not as rows over seeds
+            continue
+        rows = sorted(rows, key=lambda r: r["seed"])
+        for key, arrow in (("A_to_B", "A→B"), ("B_to_A", "B→A")):
+            fid = [r[key]["fid"] for r in rows]
+            kid = [r[key]["kid"] for r in rows]
+            first = rows[0][key]
+            shown.append(
+                f"| {arrow} ({'apple→orange' if key == 'A_to_B' else 'orange→apple'}) | "
+                f"{', '.join(f'{v:.1f}' for v in fid)} | {statistics.fmean(fid):.1f} ± "
+                f"{statistics.stdev(fid):.1f} | {statistics.fmean(kid):.3f} ± "
+                f"{statistics.stdev(kid):.3f} | {first['fid_identity']:.1f} / "
+                f"{first['kid_identity']:.3f} |")
+    return shown
+
+
+def test_beyond_seed000_numbers_are_the_committed_json_lines():
+    page = (REPO / "docs" / "studies" / "beyond-seed000.md").read_text(encoding="utf-8")
+    rows = _search_rows(REPO / "bench" / "results" / "real32_2026-12-06.jsonl")
+    assert rows and [row for row in rows if row not in page] == []
