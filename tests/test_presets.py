@@ -201,21 +201,12 @@ def test_preset_sets_what_its_report_states(name):
     assert len(flat["study.seeds"]) >= 3  # the significance rule needs replicates
 
 
-@pytest.mark.parametrize(("name", "ablations"), [("seed003", SEED003_ABLATIONS),
+@pytest.mark.parametrize(("preset", "variants"), [("seed001", SEED001_VERSIONS),
+                                                  ("seed003", SEED003_ABLATIONS),
                                                   ("seed003-svhn", SEED003_SVHN_ABLATIONS)])
-def test_seed003_variants_are_its_ablations(name, ablations):
-    cfg = config.from_dict(presets.load(name, REPO).params)
-    for name, expected in ablations.items():
-        _, model, train = cfg.variant(name)
-        resolved = {"model": model, "train": train}
-        for key, value in expected.items():
-            section, field = key.split(".")
-            assert getattr(resolved[section], field) == value, (name, key)
-
-
-def test_seed001_variants_are_its_versions():
-    cfg = config.from_dict(presets.load("seed001", REPO).params)
-    for name, expected in SEED001_VERSIONS.items():
+def test_variants_are_the_reports_versions_and_ablations(preset, variants):
+    cfg = config.from_dict(presets.load(preset, REPO).params)
+    for name, expected in variants.items():
         _, model, train = cfg.variant(name)
         resolved = {"model": model, "train": train}
         for key, value in expected.items():
