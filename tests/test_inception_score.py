@@ -182,3 +182,38 @@ def test_config_keys(tiny_raw):
     tiny_raw["eval"]["is_splits"] = 0
     with pytest.raises(ConfigError, match="eval.is_splits: got 0, must be >= 1"):
         config.from_dict(tiny_raw)
+
+
+def test_staged_candidates_are_scored_by_gms_with_the_is_network(is_weights, tiny_raw):
+    """train.stage_select gms (seeds/004): a candidate's score is the mean over directions of
+    sqrt(FID / IS) of its validation translations, IS from eval.is_weights' class logits."""
+    from cyclelab.metrics import load_inception
+    from cyclelab.metrics.inception_score import (
+        class_logits,
+        geometric_mean_score,
+        inception_score,
+        load_is_network,
+    )
+    from cyclelab.metrics.translation import CurveScorer
+    from cyclelab.runtime import make_runtime
+    from cyclelab.training.staged import candidate_scorer
+
+    path, sha = is_weights
+    cfg = EvalConfig(batch_size=4, kid_subset_size=4, kid_subsets=2, is_splits=2)
+    rng = torch.Generator().manual_seed(0)
+    val = {d: torch.randint(0, 256, (6, 3, 32, 32), generator=rng, dtype=torch.uint8)
+           for d in "AB"}
+    runtime, is_net = make_runtime("cpu", "fp32"), load_is_network(path, sha, "cpu")
+    inception = load_inception("", "", "cpu")
+    nets = {"G_ab": torch.nn.Identity(), "G_ba": torch.nn.Identity()}
+    fid = CurveScorer(inception, val["A"], val["B"], cfg, 0, ["fid"])(*nets.values(), runtime)
+    scorer = CurveScorer(inception, val["A"], val["B"], cfg, 0, ["gms"], is_net)
+    expected = [geometric_mean_score(fid[f"fid_{d}"], inception_score(
+        class_logits(is_net, val[s], 4, progress=False), 2)[0])
+        for d, s in (("A_to_B", "A"), ("B_to_A", "B"))]
+    assert candidate_scorer(scorer, runtime, "gms")(nets) == pytest.approx(sum(expected) / 2)
+    # Without the IS network there is no GMS to select by: refused before any training.
+    tiny_raw["train"].update(stage_batch_sizes=[2], stage_epochs=[1], stage_eval_every=[1],
+                             stage_select="gms")
+    with pytest.raises(config.ConfigError, match="stage_select gms needs eval.is_weights"):
+        config.from_dict(tiny_raw)

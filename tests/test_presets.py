@@ -44,7 +44,7 @@ SEED004 = {
     "train.stage_batch_sizes": [3, 2, 1], "train.stage_epochs": [100, 50, 30],
     "train.stage_eval_every": [10, 5, 3], "train.flip": False, "train.diffaugment": [],
     "model.discriminator": "dual_head", "model.generator": "attention",
-    "train.gan_loss": "relativistic",
+    "train.gan_loss": "relativistic", "train.stage_select": "gms_or_kid",  # its GMS selection
 }
 # seeds/003 task 1: "image size 28 x 28"; "increasing the size of the dataset from 100 images to
 # 500 images"; "2 conv layers, 2 ResNETs and 2 deConvs on the generator and the discriminator

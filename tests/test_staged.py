@@ -97,3 +97,11 @@ def test_candidate_score_is_the_mean_over_directions_by_the_exported_generators(
     assert candidate_scorer(scorer, None, "fid")(raw) == pytest.approx(20.0)
     assert candidate_scorer(scorer, None, "kid")(raw | ema) == pytest.approx(20.0)  # KID x1000
     assert seen == [(raw["G_ab"], raw["G_ba"]), (ema["G_ab_ema"], ema["G_ba_ema"])]
+
+
+def test_gms_or_kid_selects_by_gms_only_with_the_is_network():
+    from cyclelab.training.staged import selection_metric
+
+    assert selection_metric("gms_or_kid", "inception_is.pt") == "gms"
+    assert selection_metric("gms_or_kid", "") == "kid"
+    assert [selection_metric(m, "") for m in ("fid", "kid", "gms")] == ["fid", "kid", "gms"]

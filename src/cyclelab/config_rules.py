@@ -150,6 +150,9 @@ def _check_training(cfg: Config) -> None:
         if train.gan_loss == "relativistic" and model.discriminator != "dual_head":
             raise ConfigError(f"{where}: train.gan_loss relativistic reads the global head of "
                               f"model.discriminator dual_head (got {model.discriminator})")
+        if train.stage_epochs and train.stage_select == "gms" and not cfg.eval.is_weights:
+            raise ConfigError(f"{where}: train.stage_select gms needs eval.is_weights (GMS is "
+                              "sqrt(FID / IS)); set it or select by kid")
         if not train.halve_d_loss and train.gan_loss in UNHALVED_D_LOSSES:
             raise ConfigError(f"{where}: train.halve_d_loss false undoes the 0.5 of D's loss, "
                               f"but gan_loss {train.gan_loss} has none; keep it true")

@@ -288,7 +288,9 @@ class TrainConfig(_Section):
     stage_epochs: list[Count] = _f(factory=list, doc="epochs of each stage")
     stage_eval_every: list[Count] = _f(factory=list, doc="candidate checkpoint every k epochs of "
                                        "each stage")
-    stage_select: Literal["fid", "kid"] = _f("fid", doc="candidate score (lower wins)")
+    stage_select: Literal["fid", "kid", "gms", "gms_or_kid"] = _f(
+        "fid", doc="candidate score (lower wins); gms = sqrt(FID / IS), seeds/004's, needs "
+        "eval.is_weights; gms_or_kid: gms when eval.is_weights is set, else kid")
     stage_eval_images: Int = _f(50, ge=2, doc="fixed validation images per domain scoring "
                                 "candidates")
     gpus: Int = _f(1, ge=1, le=1024, doc="DDP world size on one node (torchrun)")

@@ -155,8 +155,9 @@ class CurveScorer:
     subsets and scores them (no CIs: a curve, not a result)."""
 
     def __init__(self, inception: InceptionNet, val_a: torch.Tensor, val_b: torch.Tensor,
-                 cfg: EvalConfig, seed: int = 0, metrics: Sequence[str] | None = None) -> None:
-        self.inception, self.seed = inception, seed
+                 cfg: EvalConfig, seed: int = 0, metrics: Sequence[str] | None = None,
+                 is_net: InceptionNet | None = None) -> None:
+        self.inception, self.seed, self.is_net = inception, seed, is_net
         self.cfg = dataclasses.replace(cfg, bootstrap=0, fid_cycle=False,
                                        metrics=list(cfg.metrics if metrics is None else metrics))
         self.real = {"A": val_a, "B": val_b}
@@ -181,8 +182,14 @@ class CurveScorer:
                                     self.cfg.batch_size, runtime)
                 features = extract_features(self.inception, fake, self.cfg.batch_size,
                                             progress=False)
+                logits = None  # IS and GMS read the IS network's class logits (is_net)
+                if self.is_net is not None and {"is", "gms"} & set(self.cfg.metrics):
+                    from cyclelab.metrics.inception_score import class_logits
+
+                    logits = class_logits(self.is_net, fake, self.cfg.batch_size,
+                                          progress=False)
                 result = distribution_scores(features, self.stats[target], self.cfg, self.seed,
-                                             self.inception.sha256)
+                                             self.inception.sha256, logits)
                 paired = compute_paired(self.cfg.metrics, _hwc(self.real[source]), _hwc(fake))
                 scores |= {f"{k}_{direction}": v for k, v in result.items() if k in METRICS}
                 scores |= {f"{k}_{direction}": float(v.mean()) for k, v in paired.items()}

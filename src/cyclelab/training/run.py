@@ -40,7 +40,12 @@ from cyclelab.training import checkpoint, distributed
 from cyclelab.training.cyclegan import CycleGAN
 from cyclelab.training.loop import FitResult, fit
 from cyclelab.training.schedules import build_schedule
-from cyclelab.training.staged import candidate_scorer, run_stages, stages_of
+from cyclelab.training.staged import (
+    candidate_scorer,
+    run_stages,
+    selection_metric,
+    stages_of,
+)
 
 SAMPLE_KEYS = ("real_a", "fake_b", "rec_a", "real_b", "fake_a", "rec_b")
 # A different image pool on every rank; the networks start equal on every rank.
@@ -209,7 +214,7 @@ class TrainingRun:
 
     def on_choice(self, choice: dict) -> None:
         """A staged run chose its best candidate of one stage."""
-        select = self.train_cfg.stage_select
+        select = selection_metric(self.train_cfg.stage_select, self.cfg.eval.is_weights)
         self.run.log_metrics({f"stage{choice['stage']}_best_epoch": choice["epoch"],
                               f"stage{choice['stage']}_best_{select}": choice["score"]})
 
@@ -222,7 +227,13 @@ class TrainingRun:
         val_a, val_b = (load_validation(paths.PREPARED, d, limit, purpose) for d in "AB")
         inception = load_inception(self.cfg.eval.fid_weights, self.cfg.eval.fid_weights_sha256,
                                    self.runtime.device)
-        return CurveScorer(inception, val_a, val_b, self.cfg.eval, self.seed, metrics)
+        is_net = None
+        if {"is", "gms"} & set(metrics or ()):
+            from cyclelab.metrics.inception_score import load_is_network
+
+            is_net = load_is_network(self.cfg.eval.is_weights, self.cfg.eval.is_weights_sha256,
+                                     self.runtime.device)
+        return CurveScorer(inception, val_a, val_b, self.cfg.eval, self.seed, metrics, is_net)
 
     # ------------------------------------------------------------------ the run
 
@@ -280,8 +291,11 @@ class TrainingRun:
         # best carried on.
         scorer = self._validation_scorer(train_cfg.stage_eval_images,
                                          "the staged candidates (train.stage_*)",
-                                         [train_cfg.stage_select])
-        score = candidate_scorer(scorer, self.runtime, train_cfg.stage_select)
+                                         [select := selection_metric(train_cfg.stage_select,
+                                                                     self.cfg.eval.is_weights)])
+        self.say(f"staged candidates selected by {select} (train.stage_select "
+                 f"{train_cfg.stage_select})")
+        score = candidate_scorer(scorer, self.runtime, select)
         self.gan, result, choices = run_stages(
             stages, self.build_task, self.build_batches, self._schedule_for, score,
             seed=self.seed, on_choice=self.on_choice, on_epoch_end=self.on_epoch_end,

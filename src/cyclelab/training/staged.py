@@ -178,11 +178,20 @@ def run_stages(
     return task, history, choices
 
 
+def selection_metric(stage_select: str, is_weights: str) -> str:
+    """The score ``train.stage_select`` picks candidates by: ``gms_or_kid`` resolves to GMS when
+    the IS network (``eval.is_weights``) is given, else KID (seeds/004 without it)."""
+    if stage_select == "gms_or_kid":
+        return "gms" if is_weights else "kid"
+    return stage_select
+
+
 def candidate_scorer(scorer: Callable[..., dict[str, float]], runtime: Runtime,
                      metric: str = "fid") -> Callable[[dict[str, torch.nn.Module]], float]:
-    """Score = the mean over both directions of FID or KID (x1000) between the translated and
-    the real validation images of a fixed subset (never test images: evaluate scores those),
-    evaluated with the exported generators (EMA when on). ``scorer``: the
+    """Score = the mean over both directions of FID, KID (x1000) or GMS (sqrt(FID / IS),
+    seeds/004's) between the translated and the real validation images of a fixed subset
+    (never test images: evaluate scores those), evaluated with the exported generators (EMA
+    when on). ``scorer``: the
     :class:`~cyclelab.metrics.translation.CurveScorer` of that subset, asked for ``metric``
     (its real statistics are computed once)."""
     scale = 1000.0 if metric == "kid" else 1.0  # KID x1000: FID's order of magnitude
