@@ -48,6 +48,9 @@ def main(cfg, args) -> None:  # noqa: D103
                   f"(95 % CI {ci}, {result['n_seeds']} seed(s)); identity "
                   f"{scores.get('fid_identity', float('nan')):.4g}, floor "
                   f"{scores.get('fid_floor', float('nan')):.4g}{flag}")
+    if "avg_gms" in result:  # seeds/004's Avg GMS: the two directions' GMS averaged
+        print(f"compare@{args.variant}: Avg GMS {result['avg_gms']:.4g} "
+              f"(± {result['avg_gms_std']:.2g} over {result['n_seeds']} seed(s))")
 
 
 if __name__ == "__main__":

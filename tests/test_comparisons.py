@@ -100,3 +100,15 @@ def test_bootstrap_comparisons_are_corrected_and_say_when_resamples_are_too_few(
                                                                   0.05, 200, 0)}
     assert enough[("a", "c")]["significant"] and not enough[("a", "b")]["significant"]
     assert "resolution" not in enough[("a", "c")]
+
+
+def test_avg_gms_is_the_mean_of_both_directions_per_seed_then_over_seeds():
+    """seeds/004's Avg GMS beside the per-direction GMS; absent when a direction has none."""
+    per_seed = {0: {"A_to_B": {"gms": 4.0}, "B_to_A": {"gms": 6.0}},
+                1: {"A_to_B": {"gms": 5.0}, "B_to_A": {"gms": 9.0}}}
+    out = aggregate(per_seed)
+    assert out["avg_gms_seeds"] == [5.0, 7.0]
+    assert out["avg_gms"] == 6.0 and out["avg_gms_std"] == pytest.approx(2 ** 0.5)
+    assert out["A_to_B"]["gms"] == 4.5
+    del per_seed[0]["B_to_A"]["gms"], per_seed[1]["B_to_A"]["gms"]
+    assert "avg_gms" not in aggregate(per_seed)

@@ -4,7 +4,8 @@
   key), its std and per-seed values, and a 95 % CI: over seeds (t-interval) when there are two
   or more, else the bootstrap CI over test images of the one seed. The identity and floor
   lines are the same for every seed and are carried over; ``worse_than_identity`` flags a
-  translation whose FID is above doing nothing.
+  translation whose FID is above doing nothing. With GMS both ways, ``avg_gms`` (seeds/004's
+  "Avg GMS": the mean of the two directions' GMS, per seed, then over seeds) beside them.
 - :func:`compare_pair`: whether two variants differ in one score, by Welch's t-test over seeds
   when both have three or more, else by a paired bootstrap over test images (its p-value read
   off the recentred resamples that also give the CI of the difference).
@@ -93,6 +94,13 @@ def aggregate(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[str, Any]:
         if "fid" in agg and "fid_identity" in agg:
             agg["worse_than_identity"] = bool(agg["fid"] > agg["fid_identity"])
         out[direction] = agg
+    keys = [d.key for d in DIRECTIONS]
+    if all("gms_seeds" in out.get(k, {}) for k in keys):  # seeds/004's Avg GMS, per seed
+        values = [float(np.mean(pair)) for pair in zip(*(out[k]["gms_seeds"] for k in keys),
+                                                        strict=True)]
+        out["avg_gms"] = float(np.mean(values))
+        out["avg_gms_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        out["avg_gms_seeds"] = values
     return out
 
 
