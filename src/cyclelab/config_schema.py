@@ -199,6 +199,9 @@ class ModelConfig(_Section):
     padding_d: Literal[D_PADDINGS] = _f("zeros", doc="padding of the discriminators' convolutions: "
                                         "zeros (the paper's) or reflect (seeds/003); pixel and "
                                         "seed001 pad nothing")
+    input_skip: Bool = _f(False, doc="generators add their change to the input: out = "
+                          "tanh(atanh(x) + h), h the last convolution's output, so h = 0 is "
+                          "doing nothing (false: the paper's, the image drawn anew through tanh)")
 
 
 @_frozen

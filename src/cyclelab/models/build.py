@@ -31,6 +31,8 @@ def reflect_padding(net: nn.Module) -> nn.Module:
 
 def _generator(cfg, image_size: int | None) -> nn.Module:
     net = GENERATORS[cfg.generator](cfg, image_size)
+    if cfg.input_skip:
+        net.skip_input()
     return leaky_generator(net) if cfg.activation_g == "leaky_relu" else net
 
 

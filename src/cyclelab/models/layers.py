@@ -137,3 +137,37 @@ class SelfAttention(nn.Module):
         # never holds the HW x HW matrix at once.
         out = F.scaled_dot_product_attention(*tokens, scale=1.0)
         return x + self.gamma * out.squeeze(1).transpose(1, 2).reshape(n, c, h, w)
+
+
+# Input pixels are clipped to +-(1 - 1e-3) before atanh, so a saturated pixel (0 or 255) maps
+# to a finite pre-activation (3.8) and, with no change added, back to within 0.13 grey levels.
+_SKIP_BOUND = 1.0 - 1e-3
+
+
+class ImageGenerator(nn.Module):
+    """A generator whose ``model`` maps an image in [-1, 1] to one of the same range through a
+    final tanh. ``skip_input()`` makes it add its change to the input instead of drawing the
+    image anew (``model.input_skip``): the last convolution's output ``h`` becomes an offset in
+    tanh's pre-activation space, ``out = tanh(atanh(x) + h)``, so ``h = 0`` returns the input
+    (doing nothing) and the network only learns what differs between the domains. The same
+    parameters and state-dict keys either way."""
+
+    input_skip = False
+
+    def skip_input(self) -> ImageGenerator:
+        """Drop the final tanh (it is applied after the input is added); returns ``self``."""
+        tanhs = [(parent, name) for parent in self.model.modules()
+                 for name, child in parent.named_children() if isinstance(child, nn.Tanh)]
+        if len(tanhs) != 1:
+            raise ValueError(f"{type(self).__name__}: input_skip needs exactly one final tanh, "
+                             f"found {len(tanhs)}")
+        parent, name = tanhs[0]
+        setattr(parent, name, nn.Identity())
+        self.input_skip = True
+        return self
+
+    def forward(self, img_m11):  # noqa: D102
+        out = self.model(img_m11)
+        if not self.input_skip:
+            return out
+        return torch.tanh(torch.atanh(img_m11.clamp(-_SKIP_BOUND, _SKIP_BOUND)) + out)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from torch import nn
 
 from cyclelab.models.generators.resnet import decoder_layers, encoder_layers
-from cyclelab.models.layers import CBAM, ResnetBlock, SelfAttention, SqueezeExcitation
+from cyclelab.models.layers import (CBAM, ImageGenerator, ResnetBlock, SelfAttention,
+                                    SqueezeExcitation)
 
 
 class AttentionResnetBlock(ResnetBlock):
@@ -24,7 +25,7 @@ class AttentionResnetBlock(ResnetBlock):
         return x + self.attention(self.body(x))
 
 
-class AttentionGenerator(nn.Module):
+class AttentionGenerator(ImageGenerator):
     """Encoder, attention residual blocks, self-attention, decoder; images in [-1, 1]."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
@@ -36,6 +37,3 @@ class AttentionGenerator(nn.Module):
         layers += [SelfAttention(channels)]
         layers += decoder_layers(channels, out_channels, n_downsampling, norm, upsample)
         self.model = nn.Sequential(*layers)
-
-    def forward(self, img_m11):  # noqa: D102
-        return self.model(img_m11)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from cyclelab.models.generators.resnet import encoder_layers
-from cyclelab.models.layers import ResnetBlock, norm_layer, upsample, uses_bias
+from cyclelab.models.layers import ImageGenerator, ResnetBlock, norm_layer, upsample, uses_bias
 
 
 class ReluResnetBlock(ResnetBlock):
@@ -33,7 +33,7 @@ def pixel_shuffle_up(channels: int, norm: str, up: str = "transpose") -> list[nn
             nn.PixelShuffle(2), make_norm(channels // 2), nn.ReLU(True)]
 
 
-class PixelShuffleGenerator(nn.Module):
+class PixelShuffleGenerator(ImageGenerator):
     """Seed 001's ResNet generator with a pixel-shuffle decoder; images in [-1, 1]."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
@@ -47,6 +47,3 @@ class PixelShuffleGenerator(nn.Module):
             channels //= 2
         layers += [nn.ConvTranspose2d(channels, out_channels, 7, padding=3), nn.Tanh()]
         self.model = nn.Sequential(*layers)
-
-    def forward(self, img_m11):  # noqa: D102
-        return self.model(img_m11)

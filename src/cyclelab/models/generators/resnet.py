@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from cyclelab.models.layers import ResnetBlock, norm_layer, upsample, uses_bias
+from cyclelab.models.layers import ImageGenerator, ResnetBlock, norm_layer, upsample, uses_bias
 
 
 def encoder_layers(in_channels: int, ngf: int, n_downsampling: int,
@@ -40,7 +40,7 @@ def decoder_layers(channels: int, out_channels: int, n_upsampling: int,
     return [*layers, nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7), nn.Tanh()]
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(ImageGenerator):
     """The ResNet generator of the CycleGAN paper: c7s1-ngf, down-sampling, residual blocks,
     up-sampling, c7s1-3 with tanh. Input and output in [-1, 1]."""
 
@@ -52,6 +52,3 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(channels, norm, dropout) for _ in range(n_blocks)]
         layers += decoder_layers(channels, out_channels, n_downsampling, norm, upsample)
         self.model = nn.Sequential(*layers)
-
-    def forward(self, img_m11):  # noqa: D102
-        return self.model(img_m11)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cyclelab.models.layers import norm_layer, upsample, uses_bias
+from cyclelab.models.layers import ImageGenerator, norm_layer, upsample, uses_bias
 
 
 class UnetBlock(nn.Module):
@@ -50,7 +50,7 @@ class UnetBlock(nn.Module):
         return torch.cat([x, self.model(x)], dim=1)
 
 
-class UnetGenerator(nn.Module):
+class UnetGenerator(ImageGenerator):
     """U-Net with ``depth`` down-samplings; input and output in [-1, 1]."""
 
     def __init__(self, depth: int, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
@@ -71,6 +71,3 @@ class UnetGenerator(nn.Module):
                               dropout=dropout if level >= 4 else 0.0, up_kind=upsample)
         self.model = UnetBlock(out_channels, ngf, in_channels=in_channels, submodule=block,
                                outermost=True, norm=norm, up_kind=upsample)
-
-    def forward(self, img_m11):  # noqa: D102
-        return self.model(img_m11)
