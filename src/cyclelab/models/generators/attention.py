@@ -10,8 +10,13 @@ from __future__ import annotations
 from torch import nn
 
 from cyclelab.models.generators.resnet import decoder_layers, encoder_layers
-from cyclelab.models.layers import (CBAM, ImageGenerator, ResnetBlock, SelfAttention,
-                                    SqueezeExcitation)
+from cyclelab.models.layers import (
+    CBAM,
+    ImageGenerator,
+    ResnetBlock,
+    SelfAttention,
+    SqueezeExcitation,
+)
 
 
 class AttentionResnetBlock(ResnetBlock):
