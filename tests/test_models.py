@@ -331,6 +331,51 @@ def test_leaky_relu_generators_keep_the_weights_and_change_the_function(name):
     assert not torch.allclose(relu(x), leaky(x))
 
 
+@pytest.mark.parametrize("name", config.GENERATORS)
+def test_input_skip_adds_the_change_to_the_input_in_every_family(name):
+    """model.input_skip: the same weights and state-dict keys; the plain generator's output
+    tanh(h) becomes tanh(atanh(x) + h), checked against the plain network's own h."""
+    plain_cfg = dataclasses.replace(TINY_NETS, generator=name)
+    torch.manual_seed(0)
+    plain = build_generator(plain_cfg, 32)
+    torch.manual_seed(0)
+    skip = build_generator(dataclasses.replace(plain_cfg, input_skip=True), 32)
+    assert list(plain.state_dict()) == list(skip.state_dict())
+    for a, b in zip(plain.state_dict().values(), skip.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert not any(isinstance(m, torch.nn.Tanh) for m in skip.modules())
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    h = torch.atanh(plain(x).double())
+    expected = torch.tanh(torch.atanh(x.double().clamp(-1 + 1e-3, 1 - 1e-3)) + h)
+    out = skip(x)
+    torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=0)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    out.mean().backward()
+    assert all(p.grad is not None for p in skip.parameters())
+
+
+def test_input_skip_with_no_change_returns_the_input():
+    """h = 0 is doing nothing: every grey level, the saturated 0 and 255 included, comes back
+    within a quarter level; the plain generator returns grey (tanh(0) = 0)."""
+    from cyclelab.models.layers import ImageGenerator
+
+    class Zero(ImageGenerator):
+        def __init__(self):
+            super().__init__()
+            conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+            torch.nn.init.zeros_(conv.weight)
+            torch.nn.init.zeros_(conv.bias)
+            self.model = torch.nn.Sequential(conv, torch.nn.Tanh())
+
+    x = (torch.arange(256.0) / 127.5 - 1).reshape(1, 1, 16, 16).expand(1, 3, 16, 16)
+    assert torch.equal(Zero()(x), torch.zeros_like(x))
+    assert (Zero().skip_input()(x) - x).abs().max() * 127.5 < 0.25
+    with pytest.raises(ValueError, match="exactly one final tanh, found 2"):
+        two = Zero()
+        two.model.append(torch.nn.Tanh())
+        two.skip_input()
+
+
 @pytest.mark.parametrize("name", config.DISCRIMINATORS)
 def test_reflect_padding_discriminators_pad_by_reflection(name):
     """model.padding_d: reflect (seeds/003) makes every padded convolution reflect; with the
