@@ -117,6 +117,22 @@ def test_fingerprint_is_a_hash_of_the_params_as_plain_data(tiny_raw):
     assert config.fingerprint(again.train) == config.fingerprint(cfg.train)
 
 
+def test_keys_added_later_stay_out_of_fingerprints_at_their_old_behaviour(tiny_raw):
+    """A checkpoint made before model.input_skip (or train.halve_d_loss, restart_optimizers)
+    existed was fingerprinted without the key: at the old behaviour the section hashes as it
+    did then, and any other value changes the hash."""
+    cfg = config.from_dict(tiny_raw)
+    for section, key in (("model", "input_skip"), ("train", "halve_d_loss"),
+                         ("train", "restart_optimizers")):
+        plain = config.to_dict(getattr(cfg, section))
+        before = {k: v for k, v in plain.items() if k not in config.ADDED_LATER}
+        assert config.fingerprint(config.without_added_later(getattr(cfg, section))) == \
+            config.fingerprint(before)
+        other = {"input_skip": True, "halve_d_loss": False, "restart_optimizers": "parent"}[key]
+        assert config.fingerprint(config.without_added_later(plain | {key: other})) != \
+            config.fingerprint(before)
+
+
 def test_flatten_gives_dotted_keys(tiny_params):
     flat = config.flatten({"train": tiny_params.train})
     assert flat["train.lr"] == pytest.approx(2e-4)

@@ -119,6 +119,17 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Keys added to a section after checkpoints were made, with the behaviour those checkpoints had.
+ADDED_LATER = {"restart_optimizers": "fresh", "halve_d_loss": True, "input_skip": False}
+
+
+def without_added_later(section: Any) -> dict[str, Any]:
+    """``section`` as plain data for a fingerprint, less the keys of :data:`ADDED_LATER` at
+    their old behaviour: checkpoints made before such a key existed still resume."""
+    return {k: v for k, v in to_dict(section).items()
+            if k not in ADDED_LATER or v != ADDED_LATER[k]}
+
+
 def fingerprint(*parts: Any) -> str:
     """A short stable hash of config parts: checkpoints resume only when it matches."""
     blob = json.dumps([to_dict(p) for p in parts], sort_keys=True, default=str)

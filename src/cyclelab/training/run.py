@@ -154,15 +154,13 @@ class TrainingRun:
     def fingerprint(self) -> str:
         """What the weights depend on; keys that do not change them stay out, so a run resumes
         with another world size, checkpoint interval, logging, resume or keep policy."""
-        weights_cfg = config.to_dict(dataclasses.replace(
+        weights_cfg = config.without_added_later(dataclasses.replace(
             self.train_cfg, gpus=1, checkpoint_minutes=0.0, log_every=1, num_samples=1,
             resume="auto"))
         # Dropped rather than normalised: checkpoints made before the key existed still resume.
         del weights_cfg["keep_every"]
-        for key, default in (("restart_optimizers", "fresh"), ("halve_d_loss", True)):
-            if weights_cfg[key] == default:  # likewise, keys added later, at their defaults
-                del weights_cfg[key]
-        return config.fingerprint(self.seed, self.model_cfg, weights_cfg, self.variant.init,
+        return config.fingerprint(self.seed, config.without_added_later(self.model_cfg),
+                                  weights_cfg, self.variant.init,
                                   sha256_file(*self.inputs, missing_ok=True)[:16])
 
     def network_facts(self) -> dict[str, int]:
