@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("output", help="the file to write (e.g. g_ab.onnx, g_ab.pt)")
     export.set_defaults(run=_export)
     study = commands.add_parser(
-        "study", help="run a seed report's study (a preset in studies/) as a DVC experiment",
+        "study", help="run a study preset (studies/NAME.yaml: a seed report's, or ours) as a "
+                      "DVC experiment",
         description="Write studies/NAME.yaml to params.yaml and run `dvc exp run -n NAME`; "
                     "every MLflow run of it is tagged study=NAME. Refuses to overwrite "
                     "uncommitted edits of params.yaml; `git checkout params.yaml` returns to "
