@@ -128,7 +128,25 @@ def _search_rows(jsonl: Path) -> list[str]:
     return shown
 
 
+def _screen_cells(jsonl: Path) -> dict[str, list[str]]:
+    """The one-seed screens' cells the page shows, each run's 'FID / KID' both ways."""
+    runs: dict[str, list[dict]] = {}
+    for line in jsonl.read_text().splitlines():
+        row = json.loads(line)
+        runs.setdefault(row["name"], []).append(row)
+    return {name: [f"{rows[0][d]['fid']:.1f} / {rows[0][d]['kid']:.3f}"
+                   for d in ("A_to_B", "B_to_A")]
+            for name, rows in runs.items() if len(rows) == 1}
+
+
 def test_beyond_seed000_numbers_are_the_committed_json_lines():
     page = (REPO / "docs" / "studies" / "beyond-seed000.md").read_text(encoding="utf-8")
-    rows = _search_rows(REPO / "bench" / "results" / "real32_2026-12-06.jsonl")
+    jsonl = REPO / "bench" / "results" / "real32_2026-12-06.jsonl"
+    rows = _search_rows(jsonl)
     assert rows and [row for row in rows if row not in page] == []
+    lines = page.splitlines()
+    screens = _screen_cells(jsonl)
+    assert screens
+    for name, cells in screens.items():  # its row in the screens' table: | NAME | ... |
+        rows = [ln for ln in lines if ln.startswith(f"| {name} |")]
+        assert any(all(cell in row for cell in cells) for row in rows), (name, cells, rows)
