@@ -17,10 +17,10 @@ SIZE = 32
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(scope="module")
-def generator():
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "input_skip"])
+def generator(request):
     torch.manual_seed(0)
-    net = build_generator(ModelConfig(ngf=4, n_blocks=1)).eval()
+    net = build_generator(ModelConfig(ngf=4, n_blocks=1, input_skip=request.param)).eval()
     with torch.no_grad():  # away from the N(0, 0.02) init, so outputs are not all near 0
         for param in net.parameters():
             param.mul_(20.0)

@@ -139,10 +139,6 @@ class SelfAttention(nn.Module):
         return x + self.gamma * out.squeeze(1).transpose(1, 2).reshape(n, c, h, w)
 
 
-# Input pixels are clipped to +-(1 - 1e-3) before atanh, so a saturated pixel (0 or 255) maps
-# to a finite pre-activation (3.8) and, with no change added, back to within 0.13 grey levels.
-_SKIP_BOUND = 1.0 - 1e-3
-
 
 class ImageGenerator(nn.Module):
     """A generator whose ``model`` maps an image in [-1, 1] to one of the same range through a
@@ -152,7 +148,14 @@ class ImageGenerator(nn.Module):
     (doing nothing) and the network only learns what differs between the domains. The same
     parameters and state-dict keys either way."""
 
-    input_skip = False
+    def __init__(self) -> None:
+        super().__init__()
+        # Instance attributes, not class ones or globals: TorchScript reads these.
+        self.input_skip = False
+        # Input pixels are clipped to +-(1 - 1e-3) before atanh, so a saturated pixel (0 or
+        # 255) maps to a finite pre-activation (3.8) and, with no change added, back to within
+        # 0.13 grey levels.
+        self.skip_bound = 1.0 - 1e-3
 
     def skip_input(self) -> ImageGenerator:
         """Drop the final tanh (it is applied after the input is added); returns ``self``."""
@@ -170,4 +173,4 @@ class ImageGenerator(nn.Module):
         out = self.model(img_m11)
         if not self.input_skip:
             return out
-        return torch.tanh(torch.atanh(img_m11.clamp(-_SKIP_BOUND, _SKIP_BOUND)) + out)
+        return torch.tanh(torch.atanh(img_m11.clamp(-self.skip_bound, self.skip_bound)) + out)
