@@ -354,6 +354,19 @@ def test_input_skip_adds_the_change_to_the_input_in_every_family(name):
     assert all(p.grad is not None for p in skip.parameters())
 
 
+def test_input_skip_refuses_a_family_without_the_base(monkeypatch):
+    """A generator family added as a plain nn.Module cannot add its change to the input: one
+    line naming it and the fix, not an AttributeError."""
+    from cyclelab.models import build
+
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.Tanh())
+    monkeypatch.setitem(build.GENERATORS, "resnet", lambda cfg, size: plain)
+    with pytest.raises(ValueError, match="generator 'resnet' is not an ImageGenerator .*"
+                                         "set input_skip: false"):
+        build_generator(dataclasses.replace(TINY_NETS, input_skip=True), 32)
+    assert build_generator(TINY_NETS, 32) is plain
+
+
 def test_input_skip_with_no_change_returns_the_input():
     """h = 0 is doing nothing: every grey level, the saturated 0 and 255 included, comes back
     within a quarter level; the plain generator returns grey (tanh(0) = 0)."""

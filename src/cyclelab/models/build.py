@@ -8,6 +8,7 @@ from torch import nn
 from cyclelab.models.discriminators import DISCRIMINATORS
 from cyclelab.models.generators import GENERATORS
 from cyclelab.models.init import init_weights
+from cyclelab.models.layers import ImageGenerator
 
 
 def leaky_generator(net: nn.Module) -> nn.Module:
@@ -32,6 +33,9 @@ def reflect_padding(net: nn.Module) -> nn.Module:
 def _generator(cfg, image_size: int | None) -> nn.Module:
     net = GENERATORS[cfg.generator](cfg, image_size)
     if cfg.input_skip:
+        if not isinstance(net, ImageGenerator):  # a family added without the base
+            raise ValueError(f"model.input_skip: generator {cfg.generator!r} is not an "
+                             "ImageGenerator (docs/extending.md); set input_skip: false")
         net.skip_input()
     return leaky_generator(net) if cfg.activation_g == "leaky_relu" else net
 
