@@ -139,7 +139,6 @@ class SelfAttention(nn.Module):
         return x + self.gamma * out.squeeze(1).transpose(1, 2).reshape(n, c, h, w)
 
 
-
 class ImageGenerator(nn.Module):
     """A generator whose ``model`` maps an image in [-1, 1] to one of the same range through a
     final tanh. ``skip_input()`` makes it add its change to the input instead of drawing the

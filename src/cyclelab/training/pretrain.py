@@ -45,8 +45,7 @@ def pretrain_domain(cfg: Config, domain: str) -> dict[str, int]:
     print(f"pretrain_ae@{domain}: {cfg.ae.kind} autoencoder, {n_params['n_params_AE']:,} "
           f"parameters ({n_params['n_params_G']:,} in the generator)")
     fingerprint = config.fingerprint(cfg.seed, config.without_added_later(cfg.model), cfg.ae,
-                                     augmentation,
-                                     cfg.train.precision, domain,
+                                     augmentation, cfg.train.precision, domain,
                                      sha256_file(paths.MANIFEST, missing_ok=True)[:16])
     params = config.flatten({"seed": cfg.seed, "model": cfg.model, "ae": cfg.ae, "data": cfg.data,
                              "train": {**augmentation, "precision": cfg.train.precision}})
